@@ -28,11 +28,21 @@ _EXPORTS = {
     "models": ["build_seed_model", "build_reseg", "build_unet", "build_model", "MODEL_BUILDERS"],
     "data": [
         "make_shapes", "make_long_range", "to_dataset", "load_folder", "load_pets",
-        "preprocess_pet", "DATASETS", "SHAPES_CLASSES",
+        "preprocess_pet", "DATASETS", "SHAPES_CLASSES", "LONG_RANGE_CLASSES", "PET_CLASSES",
+        "DatasetSpec", "FolderData", "parity_labels", "read_image", "read_mask",
     ],
     "metrics": [
         "confusion_matrix", "iou_per_class", "mean_iou", "dice_per_class", "pixel_accuracy",
-        "segmentation_report", "segmentation_metrics",
+        "segmentation_report", "segmentation_metrics", "mean_dice", "MeanDice",
+    ],
+    "receptive_field": [
+        "receptive_field_size", "receptive_field_growth", "unet_receptive_field", "influence_map",
+        "influence_bbox",
+    ],
+    "sweeps": [
+        "rows_to_sequences", "sequences_to_rows", "columns_to_sequences", "sequences_to_columns",
+        "bidirectional_gru_numpy", "renet2d_weights", "renet2d_numpy", "row_sweep_states",
+        "partial_sweep", "change_map", "rows_as_batch", "loop_over_rows", "median_time",
     ],
     "training": ["set_seed", "compile_segmenter", "train"],
     "plotting": ["show_samples", "overlay_mask", "plot_history", "plot_gate_maps"],

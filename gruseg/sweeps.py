@@ -1,0 +1,363 @@
+"""Measurement helpers for 2-D GRU sweeps: rows and columns as sequences, per-step hidden states,
+a NumPy reference of a ReNet-style layer, influence maps and timing.
+
+A *sweep* runs a GRU along every row of a feature map (or every column). With ``B`` images of
+``H x W`` pixels and ``C`` channels, the rows are ``B * H`` independent sequences of length ``W``::
+
+    (B, H, W, C)  --reshape-->  (B*H, W, C)          row i of image b is sequence b*H + i
+    (B, H, W, C)  --transpose (0, 2, 1, 3), reshape-->  (B*W, H, C)   column j of image b is b*W + j
+
+A bidirectional row sweep followed by a bidirectional column sweep gives every output pixel a
+path from every input pixel: the row sweep carries information along the row, the column sweep
+then carries each row's summary up and down (Visin et al. 2015, "ReNet").
+
+The NumPy functions here are float64 references (pure NumPy, built on :func:`gruseg.gru.gru_sequence`);
+:func:`loop_over_rows`, :func:`rows_as_batch` and :func:`median_time` call Keras layers and import
+Keras only when called.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+
+from .gru import GRUWeights, gru_sequence, gru_weights_from_keras
+
+__all__ = [
+    "rows_to_sequences",
+    "sequences_to_rows",
+    "columns_to_sequences",
+    "sequences_to_columns",
+    "bidirectional_gru_numpy",
+    "renet2d_weights",
+    "renet2d_numpy",
+    "row_sweep_states",
+    "partial_sweep",
+    "change_map",
+    "rows_as_batch",
+    "loop_over_rows",
+    "median_time",
+]
+
+_MERGE_MODES = ("concat", "sum", "ave", "mul")
+
+
+def _as_feature_map(x, name="x"):
+    x = np.asarray(x)
+    if x.ndim != 4:
+        raise ValueError(f"{name} must be a 4-D feature map (batch, height, width, channels), got shape {x.shape}")
+    return x
+
+
+def rows_to_sequences(x):
+    """Turn the rows of a feature map into a batch of sequences.
+
+    ``(B, H, W, C) -> (B*H, W, C)``; row ``i`` of image ``b`` becomes sequence ``b*H + i``, whose
+    time steps are the columns ``0 .. W-1``.
+
+    Args:
+        x: (B, H, W, C) array.
+
+    Returns:
+        (B*H, W, C) array (a view when possible).
+
+    Example:
+        >>> rows_to_sequences(np.zeros((2, 3, 5, 4))).shape
+        (6, 5, 4)
+    """
+    x = _as_feature_map(x)
+    B, H, W, C = x.shape
+    return x.reshape(B * H, W, C)
+
+
+def sequences_to_rows(s, batch):
+    """The inverse of :func:`rows_to_sequences`: ``(B*H, W, U) -> (B, H, W, U)``.
+
+    Args:
+        s: (B*H, W, U) array, one sequence per row.
+        batch: the number of images ``B``.
+
+    Example:
+        >>> sequences_to_rows(np.zeros((6, 5, 4)), batch=2).shape
+        (2, 3, 5, 4)
+    """
+    s = np.asarray(s)
+    if s.ndim != 3:
+        raise ValueError(f"s must be 3-D (batch*height, width, features), got shape {s.shape}")
+    if not isinstance(batch, (int, np.integer)) or batch <= 0 or s.shape[0] % batch:
+        raise ValueError(f"batch must be a positive integer dividing {s.shape[0]} sequences, got {batch!r}")
+    return s.reshape(batch, s.shape[0] // batch, s.shape[1], s.shape[2])
+
+
+def columns_to_sequences(x):
+    """Turn the columns of a feature map into sequences: ``(B, H, W, C) -> (B*W, H, C)``.
+
+    Column ``j`` of image ``b`` becomes sequence ``b*W + j``, read from top (row 0) to bottom.
+
+    Example:
+        >>> columns_to_sequences(np.zeros((2, 3, 5, 4))).shape
+        (10, 3, 4)
+    """
+    x = _as_feature_map(x)
+    return rows_to_sequences(x.transpose(0, 2, 1, 3))
+
+
+def sequences_to_columns(s, batch):
+    """The inverse of :func:`columns_to_sequences`: ``(B*W, H, U) -> (B, H, W, U)``.
+
+    Example:
+        >>> sequences_to_columns(np.zeros((10, 3, 4)), batch=2).shape
+        (2, 3, 5, 4)
+    """
+    return sequences_to_rows(s, batch).transpose(0, 2, 1, 3)
+
+
+def _merge(a, b, merge_mode):
+    if merge_mode == "concat":
+        return np.concatenate([a, b], axis=-1)
+    if merge_mode == "sum":
+        return a + b
+    if merge_mode == "ave":
+        return (a + b) / 2.0
+    if merge_mode == "mul":
+        return a * b
+    raise ValueError(f"merge_mode must be one of {_MERGE_MODES}, got {merge_mode!r}")
+
+
+def bidirectional_gru_numpy(x, forward: GRUWeights, backward: GRUWeights, merge_mode: str = "concat"):
+    """A bidirectional GRU in NumPy, aligned like ``keras.layers.Bidirectional``.
+
+    ``out[:, t] = merge(h_fwd[:, t], h_bwd[:, t])`` where ``h_fwd[:, t]`` has read steps ``0..t``
+    and ``h_bwd[:, t]`` has read steps ``T-1..t`` (the backward outputs are flipped back into
+    input order, as Keras does).
+
+    Args:
+        x: (N, T, D) sequences.
+        forward, backward: :class:`~gruseg.gru.GRUWeights` of the two directions.
+        merge_mode: ``"concat"`` (features ``2U``), ``"sum"``, ``"ave"`` or ``"mul"`` (``U``).
+
+    Returns:
+        (N, T, 2U) for ``"concat"``, (N, T, U) otherwise; float64.
+
+    Example:
+        >>> from gruseg.gru import random_gru_weights
+        >>> fw, bw = random_gru_weights(3, 4, seed=0), random_gru_weights(3, 4, seed=1)
+        >>> bidirectional_gru_numpy(np.zeros((2, 5, 3)), fw, bw).shape
+        (2, 5, 8)
+    """
+    if merge_mode not in _MERGE_MODES:
+        raise ValueError(f"merge_mode must be one of {_MERGE_MODES}, got {merge_mode!r}")
+    h_fwd = gru_sequence(x, forward)
+    h_bwd = gru_sequence(x, backward, go_backwards=True)[:, ::-1]
+    return _merge(h_fwd, h_bwd, merge_mode)
+
+
+def renet2d_weights(layer):
+    """Read the four GRUs of a built :class:`gruseg.layers.ReNet2D` into NumPy.
+
+    Args:
+        layer: a built layer with ``row_gru`` and ``col_gru`` attributes, each a
+            ``keras.layers.Bidirectional`` wrapping a GRU.
+
+    Returns:
+        ``{"row": (forward, backward), "col": (forward, backward)}`` of
+        :class:`~gruseg.gru.GRUWeights`, ready for :func:`renet2d_numpy`.
+    """
+    out = {}
+    for key, attr in (("row", "row_gru"), ("col", "col_gru")):
+        bi = getattr(layer, attr, None)
+        if bi is None or not hasattr(bi, "forward_layer"):
+            raise ValueError(f"layer must have a keras.layers.Bidirectional attribute {attr!r}, got {type(layer).__name__}")
+        out[key] = (gru_weights_from_keras(bi.forward_layer), gru_weights_from_keras(bi.backward_layer))
+    return out
+
+
+def renet2d_numpy(x, weights, merge_mode: str = "concat"):
+    """A ReNet-style 2-D sweep in NumPy: bidirectional GRU over rows, then over columns.
+
+    ``y = cols(rows(x))`` with ``rows = bidirectional GRU on rows_to_sequences(x)`` and
+    ``cols`` the same on the columns of the row output. Every output pixel depends on every input
+    pixel (see :func:`change_map`).
+
+    Args:
+        x: (B, H, W, C) feature map.
+        weights: ``{"row": (fw, bw), "col": (fw, bw)}`` as returned by :func:`renet2d_weights`.
+        merge_mode: how the two directions are merged (as ``keras.layers.Bidirectional``).
+
+    Returns:
+        (B, H, W, 2U) for ``"concat"`` (else (B, H, W, U)), float64.
+
+    Example:
+        >>> from gruseg.gru import random_gru_weights
+        >>> w = {"row": (random_gru_weights(3, 4, seed=0), random_gru_weights(3, 4, seed=1)),
+        ...      "col": (random_gru_weights(8, 4, seed=2), random_gru_weights(8, 4, seed=3))}
+        >>> renet2d_numpy(np.zeros((1, 6, 5, 3)), w).shape
+        (1, 6, 5, 8)
+    """
+    x = _as_feature_map(x)
+    B = x.shape[0]
+    rows = sequences_to_rows(bidirectional_gru_numpy(rows_to_sequences(x), *weights["row"], merge_mode), B)
+    cols = bidirectional_gru_numpy(columns_to_sequences(rows), *weights["col"], merge_mode)
+    return sequences_to_columns(cols, B)
+
+
+def row_sweep_states(x, weights: GRUWeights, go_backwards: bool = False):
+    """Hidden state of a one-directional GRU at every pixel as it sweeps along the rows.
+
+    ``states[b, i, t]`` is ``h_t`` of row ``i``: the state after reading columns ``0..t``
+    (``go_backwards=False``) or ``W-1..t`` (``go_backwards=True``; states are put back in
+    column order).
+
+    Args:
+        x: (B, H, W, C) feature map.
+        weights: :class:`~gruseg.gru.GRUWeights` with ``input_dim == C``.
+        go_backwards: sweep right-to-left.
+
+    Returns:
+        (B, H, W, U) float64 hidden states.
+
+    Example:
+        >>> from gruseg.gru import random_gru_weights
+        >>> row_sweep_states(np.zeros((1, 4, 6, 3)), random_gru_weights(3, 5, seed=0)).shape
+        (1, 4, 6, 5)
+    """
+    x = _as_feature_map(x)
+    H = gru_sequence(rows_to_sequences(x), weights, go_backwards=go_backwards)
+    if go_backwards:
+        H = H[:, ::-1]
+    return sequences_to_rows(H, x.shape[0])
+
+
+def partial_sweep(values, t: int, go_backwards: bool = False):
+    """What a row sweep has produced after step ``t``: ``values`` with unreached columns set to NaN.
+
+    Args:
+        values: (H, W) per-pixel values of a full sweep (e.g. ``‖h‖``).
+        t: the step, ``0 <= t < W``; step ``t`` has read ``t + 1`` columns.
+        go_backwards: the sweep started at the right edge.
+
+    Returns:
+        (H, W) float array; columns ``> t`` (forward) or ``< W-1-t`` (backward) are NaN.
+
+    Example:
+        >>> partial_sweep(np.ones((2, 4)), 1)
+        array([[ 1.,  1., nan, nan],
+               [ 1.,  1., nan, nan]])
+    """
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 2:
+        raise ValueError(f"values must be 2-D (height, width), got shape {values.shape}")
+    W = values.shape[1]
+    if not isinstance(t, (int, np.integer)) or not 0 <= t < W:
+        raise ValueError(f"t must be an integer step in [0, {W - 1}], got {t!r}")
+    out = values.copy()
+    if go_backwards:
+        out[:, : W - 1 - t] = np.nan
+    else:
+        out[:, t + 1:] = np.nan
+    return out
+
+
+def change_map(before, after):
+    """Largest absolute change per pixel between two outputs: ``max_c |after - before|``.
+
+    Perturb one input pixel, run the layer twice and pass both outputs here: the non-zero
+    pixels are the ones that pixel can influence (its receptive field, seen from the output).
+
+    Args:
+        before, after: (H, W, C) or (B, H, W, C) arrays of the same shape.
+
+    Returns:
+        (H, W) or (B, H, W) float64 array.
+
+    Example:
+        >>> a = np.zeros((3, 3, 2)); b = a.copy(); b[1, 2, 0] = 0.5
+        >>> change_map(a, b)[1]
+        array([0. , 0. , 0.5])
+    """
+    before = np.asarray(before, dtype=np.float64)
+    after = np.asarray(after, dtype=np.float64)
+    if before.shape != after.shape:
+        raise ValueError(f"before and after must have the same shape, got {before.shape} and {after.shape}")
+    if before.ndim not in (3, 4):
+        raise ValueError(f"before must be (H, W, C) or (B, H, W, C), got shape {before.shape}")
+    return np.abs(after - before).max(axis=-1)
+
+
+def rows_as_batch(layer, x):
+    """Run a sequence layer over every row at once, rows as the batch.
+
+    ``(B, H, W, C) -> reshape (B*H, W, C) -> layer -> reshape (B, H, W, F)``: one call, one
+    big batch. Compare :func:`loop_over_rows`, which gives the same numbers one row at a time.
+
+    Args:
+        layer: a Keras layer mapping (N, W, C) to (N, W, F), e.g.
+            ``keras.layers.Bidirectional(keras.layers.GRU(units, return_sequences=True))``.
+        x: (B, H, W, C) array or tensor (also a symbolic ``keras.Input``) with known H, W, C.
+
+    Returns:
+        (B, H, W, F) tensor.
+
+    Example:
+        >>> import keras
+        >>> inputs = keras.Input((4, 5, 3))
+        >>> bigru = keras.layers.Bidirectional(keras.layers.GRU(2, return_sequences=True))
+        >>> keras.Model(inputs, rows_as_batch(bigru, inputs)).output_shape
+        (None, 4, 5, 4)
+    """
+    from keras import ops
+
+    _, H, W, C = x.shape
+    y = layer(ops.reshape(x, (-1, W, C)))
+    return ops.reshape(y, (-1, H, W, y.shape[-1]))
+
+
+def loop_over_rows(layer, x):
+    """The slow reference for :func:`rows_as_batch`: a Python loop calling ``layer`` on each row.
+
+    ``y[:, i] = layer(x[:, i])`` for ``i = 0 .. H-1``, each call on a (B, W, C) batch.
+
+    Args:
+        layer: a Keras layer mapping (N, W, C) to (N, W, F).
+        x: (B, H, W, C) array or tensor (also a symbolic ``keras.Input``).
+
+    Returns:
+        (B, H, W, F) tensor.
+    """
+    from keras import ops
+
+    H = x.shape[1]
+    return ops.stack([layer(x[:, i]) for i in range(H)], axis=1)
+
+
+def median_time(fn, repeats: int = 5, warmup: int = 1) -> float:
+    """Median wall-clock seconds of ``fn()`` over ``repeats`` calls, after ``warmup`` untimed calls.
+
+    The median resists the odd slow call on a shared machine better than the mean.
+
+    Args:
+        fn: a function of no arguments.
+        repeats: timed calls (a positive integer).
+        warmup: untimed calls first (builds layers, traces graphs).
+
+    Returns:
+        Seconds, a float.
+
+    Example:
+        >>> median_time(lambda: sum(range(1000)), repeats=3) >= 0
+        True
+    """
+    if not isinstance(repeats, (int, np.integer)) or repeats <= 0:
+        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
+    if not isinstance(warmup, (int, np.integer)) or warmup < 0:
+        raise ValueError(f"warmup must be a non-negative integer, got {warmup!r}")
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
