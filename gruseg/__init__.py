@@ -23,7 +23,7 @@ _EXPORTS = {
         "random_gru_weights", "random_rnn_weights", "gru_weights_from_keras", "gru_weights_to_keras",
         "rnn_step", "sigmoid",
     ],
-    "analysis": ["gradient_norms_through_time"],
+    "analysis": ["gradient_norms_through_time", "make_recurrent_layer"],
     "layers": ["ReNet2D", "MinGRUSweep2D"],
     "models": ["build_seed_model", "build_reseg", "build_unet", "build_model", "MODEL_BUILDERS"],
     "data": [

@@ -216,7 +216,7 @@ def gru_cell_explorer(weights=None, *, units=2, reset_after=True, seed=0):
     page (the built book) it shows the values at the sliders' starting positions.
 
     Args:
-        weights: a :class:`gruseg.GRUWeights` with ``input_dim == 1`` and 1 or 2 units; by
+        weights: a :class:`gruseg.gru.GRUWeights` with ``input_dim == 1`` and 1 or 2 units; by
             default ``random_gru_weights(1, units, seed, reset_after, scale=1.0)`` (weights of
             order 1, so every slider visibly matters).
         units: 1 or 2 (only when ``weights`` is None).
