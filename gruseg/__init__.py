@@ -24,7 +24,7 @@ _EXPORTS = {
         "rnn_step", "sigmoid",
     ],
     "analysis": ["gradient_norms_through_time", "make_recurrent_layer"],
-    "layers": ["ReNet2D", "MinGRUSweep2D"],
+    "layers": ["ReNet2D", "MinGRUSweep2D", "RowGRU2D", "mingru_scan", "MERGE_MODES", "SCAN_MODES"],
     "models": ["build_seed_model", "build_reseg", "build_unet", "build_model", "MODEL_BUILDERS"],
     "data": [
         "make_shapes", "make_long_range", "to_dataset", "load_folder", "load_pets",
@@ -44,8 +44,10 @@ _EXPORTS = {
         "bidirectional_gru_numpy", "renet2d_weights", "renet2d_numpy", "row_sweep_states",
         "partial_sweep", "change_map", "rows_as_batch", "loop_over_rows", "median_time",
     ],
-    "training": ["set_seed", "compile_segmenter", "train"],
-    "plotting": ["show_samples", "overlay_mask", "plot_history", "plot_gate_maps"],
+    "training": ["set_seed", "compile_segmenter", "train", "load_checkpoint_state"],
+    "plotting": [
+        "show_samples", "overlay_mask", "colorize_mask", "plot_history", "plot_gate_maps", "PALETTE",
+    ],
     "widgets": ["gru_cell_explorer", "sweep_explorer"],
 }
 

@@ -1,0 +1,161 @@
+"""Speed of the GRU engine, measured side by side in one run on this machine.
+
+Prints two tables:
+
+1. Train-step time (median over ``--steps`` steps after ``--warmup``; all candidates timed
+   round-robin, one step each per round, so load from other processes hits them alike) of ``build_reseg`` against
+   ``build_unet`` at matched parameter counts, at 64x64 and 128x128, batch 16, and the ratio.
+   The baseline is the U-Net that FINDINGS.md found fairest at 128x128 (10 base filters,
+   3 poolings, batch norm; ~190k parameters against ReSeg's ~187k); the U-Net without batch norm
+   and the shallower 20-40-80 U-Net (~184k) are listed too, so the choice of baseline is visible.
+2. Forward throughput of one ReNet2D layer (and MinGRUSweep2D) in GFLOP/s, as a fraction of a
+   dense float32 matmul's GFLOP/s measured in the same run (1024x1024 @ 1024x1024, near this
+   machine's peak; a matmul of one GRU step's own small shape is dominated by call overhead when
+   timed alone, so it is not a useful reference).
+
+Peak memory is the process's peak resident set size (``resource.getrusage(...).ru_maxrss``):
+TensorFlow's runtime included, for the whole run.
+
+Run:  python benchmarks/bench_engine.py            (full: ~3-5 min on 2 cores)
+      python benchmarks/bench_engine.py --quick    (fewer steps, 64x64 only for the models)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import numpy as np  # noqa: E402
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from gruseg.layers import MinGRUSweep2D, ReNet2D  # noqa: E402
+
+# Six models each trace their own train step; TF's "retracing" notice about that is noise here.
+tf.get_logger().setLevel("ERROR")
+from gruseg.models import build_reseg, build_unet  # noqa: E402
+
+
+def interleaved_medians(fns, steps, warmup):
+    """Median time of each callable, timed round-robin (one call of each per round), so that a
+    load spike from other processes hits every candidate alike instead of whichever ran then."""
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    times = [[] for _ in fns]
+    for _ in range(steps):
+        for fn, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    return [statistics.median(ts) for ts in times]
+
+
+def train_step_fn(model, size, batch, num_classes=2):
+    rng = np.random.default_rng(0)
+    x = rng.random((batch, size, size, 3), dtype=np.float32)
+    y = rng.integers(0, num_classes, (batch, size, size)).astype("int32")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.SparseCategoricalCrossentropy())
+    return lambda: model.train_on_batch(x, y)
+
+
+def gru_sweep_flops(b, h, w, c, units, merge_mode="concat"):
+    """Multiply-add FLOPs of a ReNet2D forward pass (matmuls only): 4 GRUs, each step
+    2*(C_in*3U + U*3U) per pixel; rows read C, columns read the merged row output."""
+    d = 2 * units if merge_mode == "concat" else units
+    per_pixel = 2 * (2 * (c * 3 * units + units * 3 * units)) + 2 * (2 * (d * 3 * units + units * 3 * units))
+    return b * h * w * per_pixel
+
+
+def mingru_sweep_flops(b, h, w, c, units):
+    """Matmul FLOPs of a MinGRUSweep2D forward pass: 4 directions, 2*C_in*2U per pixel."""
+    return b * h * w * (2 * 2 * (c * 2 * units) + 2 * 2 * (2 * units * 2 * units))
+
+
+def matmul_fn(n=1024):
+    """A traced float32 (n x n) @ (n x n) matmul and its FLOP count."""
+    a = tf.random.normal((n, n))
+    b = tf.random.normal((n, n))
+    f = tf.function(lambda: tf.matmul(a, b))
+    return (lambda: f().numpy()), 2 * n ** 3
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer steps; models at 64x64 only")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per measurement (default 10, quick 3)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (tracing)")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--units", type=int, default=64, help="ReNet2D units for the layer throughput table")
+    args = parser.parse_args(argv)
+    steps = args.steps or (3 if args.quick else 10)
+    sizes = (64,) if args.quick else (64, 128)
+    keras.utils.set_random_seed(0)
+
+    print(f"load before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} "
+          f"(1/5/15 min), {os.cpu_count()} CPUs; TF {tf.__version__}, Keras {keras.__version__}")
+
+    # 1. train steps ------------------------------------------------------------------------
+    configs = [  # the baseline first, so every later row can print its ratio
+        ("unet 10 filters, depth 3, BN  [baseline]", lambda: build_unet(base_filters=10, depth=3, seed=0)),
+        ("unet 10 filters, depth 3, no BN", lambda: build_unet(base_filters=10, depth=3, batch_norm=False, seed=0)),
+        ("unet 20 filters, depth 2, BN", lambda: build_unet(base_filters=20, depth=2, seed=0)),
+        ("reseg ReNet2D(48) x2, reset_after=True", lambda: build_reseg(seed=0)),
+        ("reseg ReNet2D(48) x2, reset_after=False", lambda: build_reseg(reset_after=False, seed=0)),
+        ("reseg minGRU sweep (48) x2, sequential", lambda: build_reseg(sweep="mingru", seed=0)),
+    ]
+    print(f"\nTrain step (Adam, sparse CE, train_on_batch), batch {args.batch}, median of {steps} after "
+          f"{args.warmup} warm-up, models timed round-robin; ratio = time / baseline U-Net time at the same size")
+    header = f"{'model':42s} {'params':>8s}" + "".join(f" {f'{s}^2 ms':>9s} {'ratio':>5s}" for s in sizes)
+    print(header)
+    print("-" * len(header))
+    times = {}
+    for s in sizes:
+        models = [build() for _, build in configs]
+        fns = [train_step_fn(m, s, args.batch) for m in models]
+        for (label, _), t in zip(configs, interleaved_medians(fns, steps, args.warmup)):
+            times[label, s] = t
+        params = {label: m.count_params() for (label, _), m in zip(configs, models)}
+        del models, fns
+    for label, _ in configs:
+        row = "".join(f" {times[label, s] * 1e3:9.0f} {times[label, s] / times[configs[0][0], s]:5.2f}" for s in sizes)
+        print(f"{label:42s} {params[label]:8,d}{row}", flush=True)
+
+    # 2. layer throughput --------------------------------------------------------------------
+    b, h, w, c, u = args.batch, 32, 32, args.units, args.units
+    print(f"\nLayer forward throughput, input ({b}, {h}, {w}, {c}), units {u} "
+          f"(the ReNet2D of a ReSeg at 128^2), median of {steps}")
+    x = tf.random.normal((b, h, w, c))
+    layers = [
+        ("ReNet2D reset_after=True", ReNet2D(u, seed=0), gru_sweep_flops(b, h, w, c, u)),
+        ("ReNet2D reset_after=False", ReNet2D(u, reset_after=False, seed=0), gru_sweep_flops(b, h, w, c, u)),
+        ("MinGRUSweep2D sequential", MinGRUSweep2D(u, seed=0), mingru_sweep_flops(b, h, w, c, u)),
+        ("MinGRUSweep2D parallel", MinGRUSweep2D(u, scan="parallel", seed=0), mingru_sweep_flops(b, h, w, c, u)),
+    ]
+    mm, mm_flops = matmul_fn(1024)
+    fns = [tf.function(lambda layer=layer: layer(x)) for _, layer, _ in layers]
+    fns = [mm] + [lambda f=f: f().numpy() for f in fns]
+    mm_time, *layer_times = interleaved_medians(fns, steps, args.warmup)
+    peak = mm_flops / mm_time / 1e9
+    print(f"dense matmul 1024x1024 @ 1024x1024 (timed in the same rounds): {peak:7.1f} GFLOP/s")
+    header = f"{'layer':28s} {'ms':>7s} {'GFLOP':>7s} {'GFLOP/s':>8s} {'% of matmul':>12s}"
+    print(header)
+    print("-" * len(header))
+    for (label, _, flops), t in zip(layers, layer_times):
+        gf = flops / t / 1e9
+        print(f"{label:28s} {t * 1e3:7.1f} {flops / 1e9:7.2f} {gf:8.1f} {100 * gf / peak:11.0f}%", flush=True)
+    print("(MinGRU FLOPs count its own, smaller, matmuls: compare its ms with ReNet2D's, not its GFLOP/s.)")
+
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak memory (ru_maxrss, whole process incl. TensorFlow): {peak_mb:,.0f} MB")
+    print(f"load after: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1/5/15 min)")
+
+
+if __name__ == "__main__":
+    main()
