@@ -44,6 +44,10 @@ _EXPORTS = {
         "bidirectional_gru_numpy", "renet2d_weights", "renet2d_numpy", "row_sweep_states",
         "partial_sweep", "change_map", "rows_as_batch", "loop_over_rows", "median_time",
     ],
+    "experiments": [
+        "time_call", "sequential_steps", "sweep_cost", "layer_step_time", "RunResult",
+        "compare_under_budget", "predict_labels",
+    ],
     "gates": ["layer_input", "row_sweep_gates", "keras_row_sweep"],
     "training": ["set_seed", "compile_segmenter", "train", "load_checkpoint_state"],
     "plotting": [
