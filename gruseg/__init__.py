@@ -48,6 +48,7 @@ _EXPORTS = {
         "time_call", "sequential_steps", "sweep_cost", "layer_step_time", "RunResult",
         "compare_under_budget", "predict_labels",
     ],
+    "sgd": ["train_with_gradient_tape"],
     "gates": ["layer_input", "row_sweep_gates", "keras_row_sweep"],
     "training": ["set_seed", "compile_segmenter", "train", "load_checkpoint_state"],
     "plotting": [
