@@ -24,11 +24,12 @@ Example:
 
 from __future__ import annotations
 
-import statistics
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from gruseg.sweeps import median_time
 
 __all__ = [
     "time_call",
@@ -86,16 +87,7 @@ def time_call(fn, repeats=5, warmup=1):
     """
     if not callable(fn):
         raise ValueError(f"fn must be callable, got {fn!r}")
-    repeats = _positive_int("repeats", repeats)
-    warmup = _non_negative_int("warmup", warmup)
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(statistics.median(times))
+    return float(median_time(fn, repeats=repeats, warmup=warmup))
 
 
 def sequential_steps(height, width):
