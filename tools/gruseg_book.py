@@ -67,6 +67,10 @@ def _check_assets(app, pagename, templatename, context, doctree):
 
 
 def setup(app):
+    # autodoc imports gruseg (and so TensorFlow) in the Sphinx process itself; keep TensorFlow's
+    # C++ start-up logs out of the build log, as the notebooks' own setup cells do for the kernels.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     app.connect("doctree-resolved", _localise_images)
     app.connect("html-page-context", _check_assets)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}
