@@ -12,6 +12,8 @@ Loaded through ``sphinx.local_extensions`` in ``_config.yml``. It does three thi
 
 from __future__ import annotations
 
+import os
+
 from docutils import nodes
 from sphinx.util import logging
 from sphinx.util.osutil import relative_uri
