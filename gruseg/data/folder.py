@@ -129,8 +129,9 @@ def _resize_image(rgb, size):
     return np.clip(np.stack(channels, axis=-1), 0.0, 1.0).astype(np.float32)
 
 
-def _check_size(size):
-    if size is None:
+def _check_size(size, allow_none=True):
+    """``size`` as ``(height, width)``: an int means square; None (keep the original) if allowed."""
+    if size is None and allow_none:
         return None
     if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
         size = (size, size)
@@ -141,9 +142,9 @@ def _check_size(size):
     except (TypeError, ValueError):
         ok = False
     if not ok:
+        allowed = "None, a positive integer" if allow_none else "a positive integer"
         raise ValueError(
-            f"size must be None, a positive integer or a (height, width) pair of positive "
-            f"integers, got {size!r}")
+            f"size must be {allowed} or a (height, width) pair of positive integers, got {size!r}")
     return int(height), int(width)
 
 

@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+from gruseg.data.folder import _check_size as _folder_check_size
 from gruseg.errors import GrusegError
 
 __all__ = ["PET_CLASSES", "preprocess_pet", "load_pets"]
@@ -29,18 +30,7 @@ PET_CLASSES = ("pet", "background", "border")
 
 
 def _check_size(size):
-    if isinstance(size, int) and not isinstance(size, bool):
-        size = (size, size)
-    try:
-        height, width = size
-        ok = all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (height, width))
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ValueError(
-            f"size must be a positive integer or a (height, width) pair of positive integers, "
-            f"got {size!r}")
-    return int(height), int(width)
+    return _folder_check_size(size, allow_none=False)
 
 
 def preprocess_pet(example, size=(128, 128)):
