@@ -1,4 +1,4 @@
-"""gruseg.analysis: gradient norms through time, checked against independent computations."""
+"""gruseg.book.analysis: gradient norms through time, checked against independent computations."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ import pytest
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
-from gruseg.analysis import gradient_norms_through_time, make_recurrent_layer  # noqa: E402
+from gruseg.book.analysis import gradient_norms_through_time, make_recurrent_layer  # noqa: E402
 from gruseg.gru import gru_weights_from_keras  # noqa: E402
 
 

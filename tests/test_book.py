@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 PAGES = toc_pages()
 NOTEBOOKS = [p for p in PAGES if p.is_notebook]
-# Chapters whose design includes an ipywidgets explorer (gruseg.widgets): their state must be saved.
+# Chapters whose design includes an ipywidgets explorer (gruseg.book.widgets): their state must be saved.
 WIDGET_CHAPTERS = {"chapters/02_core_concepts", "chapters/03_algorithm"}
 # Log lines TensorFlow/absl print when they are not silenced (TF_CPP_MIN_LOG_LEVEL, TF_ENABLE_ONEDNN_OPTS).
 TF_CHATTER = re.compile(

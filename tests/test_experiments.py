@@ -1,4 +1,4 @@
-"""Tests for gruseg.experiments: timing/memory helpers, sweep cost, equal-budget comparisons.
+"""Tests for gruseg.book.experiments: timing/memory helpers, sweep cost, equal-budget comparisons.
 
 No timing asserts (speed is machine-dependent): only shapes, keys, bookkeeping and determinism.
 """
@@ -10,7 +10,7 @@ keras = pytest.importorskip("keras")
 pytest.importorskip("tensorflow")
 
 from gruseg.data.synthetic import make_long_range  # noqa: E402
-from gruseg.experiments import (  # noqa: E402
+from gruseg.book.experiments import (  # noqa: E402
     RunResult,
     compare_under_budget,
     layer_step_time,
@@ -166,7 +166,7 @@ def test_compare_under_budget_refuses_mismatched_masks(tiny_data):
 
 
 def test_predict_labels_matches_the_argmax_of_predict(tiny_data):
-    from gruseg.experiments import predict_labels
+    from gruseg.book.experiments import predict_labels
 
     model = _tiny(2)()
     x = tiny_data[2]

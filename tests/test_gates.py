@@ -1,11 +1,11 @@
-"""Tests for gruseg.gates: per-pixel gates of a ReNet2D row sweep, read with the NumPy GRU."""
+"""Tests for gruseg.book.gates: per-pixel gates of a ReNet2D row sweep, read with the NumPy GRU."""
 
 import numpy as np
 import pytest
 
 keras = pytest.importorskip("keras")
 
-from gruseg.gates import DIRECTIONS, keras_row_sweep, layer_input, row_sweep_gates  # noqa: E402
+from gruseg.book.gates import DIRECTIONS, keras_row_sweep, layer_input, row_sweep_gates  # noqa: E402
 from gruseg.layers import ReNet2D, RowGRU2D  # noqa: E402
 from gruseg.models import build_reseg  # noqa: E402
 

@@ -262,10 +262,10 @@ def test_bad_arguments_are_refused(call, match):
 
 
 # ---------------------------------------------------------------------------------------------
-# gruseg.widgets.gru_cell_explorer (chapter 2): the readout follows the sliders
+# gruseg.book.widgets.gru_cell_explorer (chapter 2): the readout follows the sliders
 # ---------------------------------------------------------------------------------------------
 def test_cell_explorer_readout_follows_the_sliders():
-    from gruseg.widgets import gru_cell_explorer
+    from gruseg.book.widgets import gru_cell_explorer
 
     w = random_gru_weights(1, 2, seed=3, scale=1.0)
     box = gru_cell_explorer(w)
@@ -285,7 +285,7 @@ def test_cell_explorer_readout_follows_the_sliders():
 
 
 def test_cell_explorer_default_and_bad_arguments():
-    from gruseg.widgets import gru_cell_explorer
+    from gruseg.book.widgets import gru_cell_explorer
 
     one = gru_cell_explorer(units=1, reset_after=False, seed=0)
     assert set(one.sliders) == {"x", "h1", "update_shift", "reset_shift"} and one.values["z"].shape == (1,)

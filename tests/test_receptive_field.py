@@ -5,7 +5,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from gruseg.receptive_field import (
+from gruseg.book.receptive_field import (
     influence_bbox,
     influence_map,
     receptive_field_size,

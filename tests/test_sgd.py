@@ -1,4 +1,4 @@
-"""gruseg.sgd: the hand-written mini-batch loop agrees with model.fit and refuses bad arguments."""
+"""gruseg.book.sgd: the hand-written mini-batch loop agrees with model.fit and refuses bad arguments."""
 
 import math
 
@@ -8,7 +8,7 @@ import pytest
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
-from gruseg.sgd import train_with_gradient_tape  # noqa: E402
+from gruseg.book.sgd import train_with_gradient_tape  # noqa: E402
 
 
 def _data(n=10, t=6, d=3, classes=3, seed=0):

@@ -1,4 +1,4 @@
-"""Tests for gruseg.sweeps: reshapes, NumPy references against Keras, partial sweeps, change maps."""
+"""Tests for gruseg.book.sweeps: reshapes, NumPy references against Keras, partial sweeps, change maps."""
 
 import os
 
@@ -167,7 +167,7 @@ def test_median_time_counts_calls_and_refuses_bad_repeats():
 # ---------------------------------------------------------------- the chapter-3 widget
 def test_sweep_explorer_frames_follow_the_sweep():
     widgets = pytest.importorskip("ipywidgets")
-    from gruseg.widgets import sweep_explorer
+    from gruseg.book.widgets import sweep_explorer
 
     states = np.random.default_rng(0).normal(size=(4, 6, 3))
     box = sweep_explorer(states, image=np.zeros((8, 12, 3)), pixel_size=2)
@@ -189,7 +189,7 @@ def test_sweep_explorer_frames_follow_the_sweep():
 
 def test_sweep_explorer_refuses_bad_values():
     pytest.importorskip("ipywidgets")
-    from gruseg.widgets import sweep_explorer
+    from gruseg.book.widgets import sweep_explorer
 
     with pytest.raises(ValueError, match="values must be"):
         sweep_explorer(np.zeros(5))

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gruseg.sweeps import median_time
+from gruseg.book.sweeps import median_time
 
 __all__ = [
     "time_call",

@@ -34,7 +34,7 @@ def _sweep_frames(values, go_backwards, cmap, pixel_size):
     """RGB frames (uint8) of a row sweep's heat map so far, a marker at the current column."""
     import matplotlib
 
-    from .sweeps import partial_sweep
+    from gruseg.book.sweeps import partial_sweep
 
     H, W = values.shape
     lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
@@ -172,7 +172,7 @@ def _cell_readout(weights, x, h, update_shift=0.0, reset_shift=0.0):
     """Values and an HTML table of one GRU step (book convention) for the explorer."""
     from dataclasses import replace
 
-    from .gru import gru_step
+    from gruseg.gru import gru_step
 
     w = replace(weights, b_z=weights.b_z + update_shift, b_r=weights.b_r + reset_shift)
     x = np.asarray(x, dtype=np.float64).reshape(1, -1)
@@ -236,7 +236,7 @@ def gru_cell_explorer(weights=None, *, units=2, reset_after=True, seed=0):
     """
     import ipywidgets as widgets
 
-    from .gru import GRUWeights, random_gru_weights
+    from gruseg.gru import GRUWeights, random_gru_weights
 
     if weights is None:
         if isinstance(units, bool) or units not in (1, 2):

@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from .gru import GRUWeights, gru_sequence, gru_weights_from_keras
+from gruseg.gru import GRUWeights, gru_sequence, gru_weights_from_keras
 
 __all__ = [
     "rows_to_sequences",

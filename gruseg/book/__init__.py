@@ -1,0 +1,39 @@
+"""The book's instruments: what the chapters use to teach and to measure, apart from the library.
+
+A user segmenting their own images needs none of this (see :mod:`gruseg`); the chapters import it
+as ``from gruseg.book import name``. The library never imports ``gruseg.book``.
+
+* :mod:`~gruseg.book.sweeps`: rows and columns as sequences, a NumPy ReNet reference, partial
+  sweeps, change maps, rows-as-batch vs a row loop (chapter 3).
+* :mod:`~gruseg.book.gates`: the gates of a trained sweep at every pixel (chapter 4).
+* :mod:`~gruseg.book.receptive_field`: theoretical and measured receptive fields (chapters 1, 5).
+* :mod:`~gruseg.book.analysis`: gradient norms through time (chapters 2, 6).
+* :mod:`~gruseg.book.experiments`: timings, sweep cost, equal-budget comparisons (chapters 5, 6).
+* :mod:`~gruseg.book.sgd`: mini-batch SGD written out with ``GradientTape`` (chapter 6).
+* :mod:`~gruseg.book.widgets`: the interactive GRU cell and sweep explorers (chapters 2, 3).
+
+Names load lazily, as in :mod:`gruseg`: importing ``gruseg.book`` imports no Keras.
+"""
+
+from gruseg._lazy import lazy_exports
+
+_EXPORTS = {
+    "sweeps": [
+        "rows_to_sequences", "sequences_to_rows", "columns_to_sequences", "sequences_to_columns",
+        "bidirectional_gru_numpy", "renet2d_weights", "renet2d_numpy", "row_sweep_states",
+        "partial_sweep", "change_map", "rows_as_batch", "loop_over_rows", "median_time",
+    ],
+    "gates": ["layer_input", "row_sweep_gates", "keras_row_sweep"],
+    "receptive_field": [
+        "receptive_field_size", "receptive_field_growth", "unet_receptive_field", "influence_map",
+        "influence_bbox",
+    ],
+    "analysis": ["gradient_norms_through_time", "make_recurrent_layer"],
+    "experiments": [
+        "time_call", "sequential_steps", "sweep_cost", "layer_step_time", "RunResult", "compare_under_budget",
+    ],
+    "sgd": ["train_with_gradient_tape"],
+    "widgets": ["gru_cell_explorer", "sweep_explorer"],
+}
+
+__all__, __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
