@@ -8,7 +8,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 import numpy as np
 import pytest
 
-from gruseg import sweeps
+from gruseg.book import sweeps
 from gruseg.gru import gru_sequence, random_gru_weights
 
 

@@ -353,7 +353,7 @@ def compare_under_budget(builders, data, steps=None, seconds=None, seed=0, batch
     """
     import keras
 
-    from gruseg.data.synthetic import to_dataset
+    from gruseg.data.pipeline import to_dataset
     from gruseg.metrics import iou_per_class
     from gruseg.training import set_seed
 
