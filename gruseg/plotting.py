@@ -164,7 +164,11 @@ def show_samples(images, masks, preds=None, class_names=None, max_items: int = 4
         matplotlib Figure.
 
     Example:
-        >>> fig = show_samples(images[:4], masks[:4], preds=model.predict(images[:4]))
+        >>> from gruseg.data import make_shapes
+        >>> images, masks = make_shapes(4, size=32, seed=0)
+        >>> fig = show_samples(images, masks, preds=masks, class_names=["bg", "circle", "square", "triangle"])
+        >>> len(fig.axes) >= 12
+        True
     """
     import matplotlib.pyplot as plt
 
@@ -292,7 +296,8 @@ def plot_gate_maps(maps, titles=None, cmap: str = "viridis", vmin=None, vmax=Non
         matplotlib Figure.
 
     Example:
-        >>> fig = plot_gate_maps({"z (rows)": z_rows, "z (columns)": z_cols})
+        >>> z = np.linspace(0, 1, 64).reshape(8, 8)
+        >>> fig = plot_gate_maps({"z (rows)": z, "z (columns)": z.T})
     """
     import matplotlib.pyplot as plt
 
