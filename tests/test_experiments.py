@@ -21,7 +21,7 @@ from gruseg.book.experiments import (  # noqa: E402
     sequential_steps,
     sweep_cost,
 )
-from gruseg.data.synthetic import make_long_range  # noqa: E402
+from gruseg.data import make_long_range  # noqa: E402
 from gruseg.layers import ReNet2D  # noqa: E402
 from gruseg.metrics import iou_per_class  # noqa: E402
 

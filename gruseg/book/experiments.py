@@ -301,7 +301,7 @@ def fit_steps(model, images, masks, steps, learning_rate=1e-3, batch_size=16, se
         >>> len(timer.times)
         3
     """
-    from gruseg.data.synthetic import to_dataset
+    from gruseg.data import to_dataset
 
     steps = _checks.positive_int("steps", steps)
     learning_rate = _checks.positive_number("learning_rate", learning_rate)
