@@ -83,14 +83,14 @@ def layer_input(model, layer, images, batch_size: int = 32):
     uses its moving statistics, dropout is off), ``batch_size`` images at a time.
 
     Args:
-        model: a functional ``keras.Model`` (e.g. from :func:`gruseg.build_reseg`).
+        model: a functional ``keras.Model`` (e.g. from :func:`gruseg.models.build_reseg`).
         layer: the layer, or its name (``"renet1"``).
         images: (B, H, W, C) array.
         batch_size: images per forward pass.
 
     Returns:
         NumPy array, the layer's input, e.g. (B, H/4, W/4, filters[-1]) for ``"renet1"`` of
-        :func:`gruseg.build_reseg`.
+        :func:`gruseg.models.build_reseg`.
 
     Example:
         >>> from gruseg.models import build_reseg
