@@ -48,13 +48,6 @@ DIRECTIONS = ("forward", "backward")
 """Directions of a row sweep: ``"forward"`` reads left to right, ``"backward"`` right to left."""
 
 
-def _feature_map(x, name="x"):
-    x = np.asarray(x)
-    if x.ndim != 4:
-        raise ValueError(f"{name} must be a 4-D feature map (batch, height, width, channels), got shape {x.shape}")
-    return x
-
-
 def _row_gru(layer, direction):
     """The ``keras.layers.GRU`` that sweeps rows in ``direction``.
 
