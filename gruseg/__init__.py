@@ -22,11 +22,12 @@ __version__ = "0.2.0"
 _EXPORTS = {
     "errors": ["GrusegError"],
     "layers": ["ReNet2D", "MinGRUSweep2D", "RowGRU2D"],
-    "models": ["build_article_model", "build_reseg", "build_unet", "build_model", "MODEL_BUILDERS"],
+    "models": ["build_article_model", "build_reseg", "build_unet", "build_renet_unet", "build_model", "MODEL_BUILDERS"],
     "data": [
-        "make_shapes", "make_long_range", "load_folder", "load_pets", "to_dataset", "split_indices",
-        "DATASETS", "SHAPES_CLASSES", "LONG_RANGE_CLASSES",
+        "make_shapes", "make_long_range", "load_folder", "load_camvid", "load_pets", "batches", "to_dataset",
+        "split_indices", "SHAPES_CLASSES", "LONG_RANGE_CLASSES", "CAMVID_CLASSES",
     ],
+    "losses": ["SegmentationLoss", "median_frequency_weights"],
     "metrics": ["segmentation_report", "mean_iou", "iou_per_class", "confusion_matrix", "segmentation_metrics"],
     "training": ["set_seed", "compile_segmenter", "train"],
     "inference": ["load_model", "predict_labels", "predict_probabilities"],

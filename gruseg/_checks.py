@@ -35,6 +35,7 @@ __all__ = [
     "number",
     "positive_number",
     "fraction",
+    "number_range",
     "choice",
     "boolean",
     "seed",
@@ -117,8 +118,8 @@ def number(name, value, minimum=None, maximum=None, *, open_min=False, open_max=
             what = f"a number {'<' if open_max else '<='} {maximum}"
         else:
             what = f"a number in {'(' if open_min else '['}{minimum}, {maximum}{')' if open_max else ']'}"
-        if minimum == 0 and open_min and maximum is None:
-            what = "a positive number"
+        if minimum == 0 and maximum is None:
+            what = "a positive number" if open_min else "a non-negative number"
         raise ValueError(f"{name} must be {what}, got {value!r}")
     return float(value)
 
@@ -131,6 +132,31 @@ def positive_number(name, value, maximum=None) -> float:
 def fraction(name, value) -> float:
     """A number in [0, 1), e.g. a dropout rate or a validation fraction."""
     return number(name, value, 0, 1, open_max=True)
+
+
+def number_range(name, value, minimum, maximum=None, integer=False):
+    """A number or a ``(low, high)`` pair with ``minimum <= low <= high <= maximum``, as ``(low, high)``.
+
+    Example:
+        >>> number_range("radius", 0.2, 0.01, 0.5), number_range("count", (1, 4), 1, integer=True)
+        ((0.2, 0.2), (1, 4))
+    """
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        low = high = value
+    else:
+        try:
+            low, high = value
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a number or a (low, high) pair, got {value!r}") from None
+    cast = int if integer else float
+    if integer and (float(low) != int(low) or float(high) != int(high)):
+        raise ValueError(f"{name} must hold integers, got {value!r}")
+    low, high = cast(low), cast(high)
+    if not low <= high or low < minimum or (maximum is not None and high > maximum):
+        allowed = f">= {minimum}" if maximum is None else f"within [{minimum}, {maximum}]"
+        raise ValueError(f"{name} must be (low, high) with low <= high, {allowed}, got {value!r}")
+    return low, high
+
 
 
 def choice(name, value, allowed):

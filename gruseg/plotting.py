@@ -15,7 +15,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["PALETTE", "colorize_mask", "overlay_mask", "show_samples", "plot_history", "plot_gate_maps"]
+from gruseg import _checks
+
+__all__ = ["PALETTE", "colorize_mask", "overlay_mask", "show_samples", "plot_history", "plot_gate_maps",
+           "save_history_figure", "save_label_png", "save_rgb_png"]
 
 #: RGB colours in [0, 1] for class ids 0, 1, 2, ... (class 0 = background = black).
 PALETTE = np.array([
@@ -98,9 +101,7 @@ def colorize_mask(mask, num_classes: int | None = None, colors=None) -> np.ndarr
     top = int(labels.max(initial=0)) + 1
     if num_classes is None:
         num_classes = top
-    elif isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
-    elif top > num_classes:
+    elif _checks.num_classes("num_classes", num_classes) and top > num_classes:
         raise ValueError(f"mask holds class id {top - 1}, which is not below num_classes={num_classes}")
     palette = _palette(colors, num_classes)
     return palette[labels].astype(np.float32)
@@ -126,8 +127,7 @@ def overlay_mask(image, mask, alpha: float = 0.5, colors=None, background: int |
         >>> overlay_mask(np.zeros((4, 4, 3)), np.ones((4, 4), int)).shape
         (4, 4, 3)
     """
-    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}")
+    alpha = _checks.number("alpha", alpha, 0, 1)
     image = _image(image)
     labels = _labels(mask)
     if labels.shape != image.shape[:2]:
@@ -164,13 +164,16 @@ def show_samples(images, masks, preds=None, class_names=None, max_items: int = 4
         matplotlib Figure.
 
     Example:
-        >>> fig = show_samples(images[:4], masks[:4], preds=model.predict(images[:4]))
+        >>> from gruseg.data import make_shapes
+        >>> images, masks = make_shapes(4, size=32, seed=0)
+        >>> fig = show_samples(images, masks, preds=masks, class_names=["bg", "circle", "square", "triangle"])
+        >>> len(fig.axes) >= 12
+        True
     """
     import matplotlib.pyplot as plt
 
     images, masks = np.asarray(images), np.asarray(masks)
-    if isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1:
-        raise ValueError(f"max_items must be a positive integer, got {max_items!r}")
+    max_items = _checks.positive_int("max_items", max_items)
     if images.ndim == 3 and masks.ndim == 2:  # a single sample
         images, masks = images[None], masks[None]
         preds = None if preds is None else np.asarray(preds)[None]
@@ -222,6 +225,7 @@ def plot_history(history, metrics=("loss", "mean_iou")):
         >>> fig = plot_history({"loss": [1.0, 0.5], "val_loss": [1.1, 0.7]}, metrics=("loss",))
     """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     history = getattr(history, "history", history)
     if not isinstance(history, Mapping):
@@ -245,10 +249,30 @@ def plot_history(history, metrics=("loss", "mean_iou")):
                 ax.plot(epochs, values, style, marker="o", markersize=3, label=label)
         ax.set_title(name)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))   # epochs are whole numbers
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
     return fig
+
+
+def save_history_figure(history, path, metrics=("loss", "mean_iou", "pixel_accuracy")) -> None:
+    """Draw :func:`plot_history` for the ``metrics`` present in ``history`` and save it to ``path``.
+
+    Uses matplotlib's object-oriented API with the Agg canvas, so it works in a terminal
+    without a display and never touches pyplot's global state.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    wanted = [m for m in metrics if m in history] or [k for k in history if k != "epoch"][:1]
+    fig = plot_history(history, metrics=wanted)
+    try:
+        FigureCanvasAgg(fig)
+        fig.savefig(path, dpi=100, format="png")
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
 
 
 def plot_gate_maps(maps, titles=None, cmap: str = "viridis", vmin=None, vmax=None, ncols: int | None = None,
@@ -272,7 +296,8 @@ def plot_gate_maps(maps, titles=None, cmap: str = "viridis", vmin=None, vmax=Non
         matplotlib Figure.
 
     Example:
-        >>> fig = plot_gate_maps({"z (rows)": z_rows, "z (columns)": z_cols})
+        >>> z = np.linspace(0, 1, 64).reshape(8, 8)
+        >>> fig = plot_gate_maps({"z (rows)": z, "z (columns)": z.T})
     """
     import matplotlib.pyplot as plt
 
@@ -297,8 +322,7 @@ def plot_gate_maps(maps, titles=None, cmap: str = "viridis", vmin=None, vmax=Non
     hi = max(float(np.nanmax(a)) for a in arrays) if vmax is None else vmax
     if ncols is None:
         ncols = min(len(arrays), 4)
-    if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
-        raise ValueError(f"ncols must be a positive integer, got {ncols!r}")
+    ncols = _checks.positive_int("ncols", ncols)
     nrows = -(-len(arrays) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 3.0 * nrows), squeeze=False, layout="constrained")
     image = None
@@ -312,3 +336,37 @@ def plot_gate_maps(maps, titles=None, cmap: str = "viridis", vmin=None, vmax=Non
     if suptitle:
         fig.suptitle(suptitle)
     return fig
+
+
+def save_label_png(labels, path, num_classes=None, colors=None) -> None:
+    """Save a (H, W) label map as a palette PNG: pixel values are the class ids, shown in colour.
+
+    The file holds the class ids themselves (reading it back with PIL or ``gruseg.data.read_mask``
+    gives the labels), and its palette maps id ``c`` to class ``c``'s colour, so an image viewer
+    shows a coloured mask instead of a nearly black one. More than 256 classes: a 16-bit
+    grayscale PNG (no palette is possible).
+
+    Example:
+        >>> save_label_png(np.array([[0, 1], [2, 1]]), "/tmp/mask.png", num_classes=3)   # doctest: +SKIP
+    """
+    from PIL import Image
+
+    labels = _labels(labels)
+    top = int(labels.max(initial=0)) + 1
+    num_classes = top if num_classes is None else max(_checks.num_classes("num_classes", num_classes), top)
+    if num_classes > 256:
+        Image.fromarray(labels.astype(np.uint16)).save(path, format="PNG")
+        return
+    image = Image.fromarray(labels.astype(np.uint8), mode="P")
+    palette = np.zeros((256, 3), np.uint8)
+    palette[:num_classes] = np.round(_palette(colors, num_classes)[:num_classes] * 255).astype(np.uint8)
+    image.putpalette(palette.ravel().tolist())
+    image.save(path, format="PNG")
+
+
+def save_rgb_png(array, path) -> None:
+    """Save a float (H, W, 3) image in [0, 1] as an 8-bit RGB PNG."""
+    from PIL import Image
+
+    Image.fromarray(np.round(np.clip(np.asarray(array), 0, 1) * 255).astype(np.uint8)).save(path, format="PNG")
+

@@ -64,11 +64,11 @@ def run_dir(tmp_path_factory):
 
 def test_train_on_default_data_writes_all_outputs(run_dir):
     assert sorted(p.name for p in run_dir.iterdir()) == [
-        "checkpoint", "curves.png", "history.json", "metrics.json", "model.keras"]
+        "checkpoint", "curves.png", "history.csv", "history.json", "metrics.json", "model.keras"]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     config = metrics["config"]
     assert config["dataset"] == "shapes" and config["model"] == "reseg"
-    assert config["size"] == 16 and config["seed"] == 0 and config["epochs_done"] == 1
+    assert config["size"] == [16, 16] and config["seed"] == 0 and config["epochs_done"] == 1
     assert config["train_images"] == 8 and config["validation_images"] == 2
     assert metrics["report_split"] == "validation"
     assert list(metrics["report"]["per_class"]) == ["background", "circle", "square", "triangle"]
@@ -77,6 +77,8 @@ def test_train_on_default_data_writes_all_outputs(run_dir):
         assert {"loss", "mean_iou", "mean_dice", "pixel_accuracy"} <= set(metrics["final"][split])
     history = json.loads((run_dir / "history.json").read_text())
     assert history["epoch"] == [1] and len(history["val_loss"]) == 1
+    csv_lines = (run_dir / "history.csv").read_text().splitlines()
+    assert csv_lines[0].split(",")[0] == "epoch" and "val_mean_iou" in csv_lines[0] and len(csv_lines) == 2
     assert Image.open(run_dir / "curves.png").size[0] > 100
     model = keras.saving.load_model(run_dir / "model.keras", compile=False)
     assert model.output_shape == (None, 16, 16, 4)
@@ -147,8 +149,8 @@ def test_predict_writes_masks_and_overlays_at_original_size(run_dir, tmp_path, c
         "a_color.png", "a_mask.png", "a_overlay.png", "b_color.png", "b_mask.png", "b_overlay.png"]
     for stem, size in (("a", (41, 23)), ("b", (16, 16))):
         mask = Image.open(out / f"{stem}_mask.png")
-        assert mask.size == size and mask.mode == "L"
-        assert np.asarray(mask).max() < 4
+        assert mask.size == size and mask.mode == "P"  # class ids, shown in colour by a viewer
+        assert np.asarray(mask).max() < 4 and len(mask.getpalette()) >= 4 * 3
         overlay = Image.open(out / f"{stem}_overlay.png")
         assert overlay.size == size and overlay.mode == "RGB"
         assert Image.open(out / f"{stem}_color.png").size == size
@@ -201,15 +203,19 @@ def _error_cases(tmp_path, run_dir, bad_models):
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(other / "img.jpg")
     damaged = tmp_path / "damaged"
     (damaged / "checkpoint").mkdir(parents=True)
-    (damaged / "checkpoint" / "state.json").write_text('{"epoch": 3, "checkpoint": "epoch_0003.keras"}')
+    (damaged / "checkpoint" / "state.json").write_text(
+        '{"epoch": 3, "checkpoint": "epoch_0003.keras", "history": {"epoch": [1, 2, 3]}}')
     model = str(run_dir / "model.keras")
     base = ["train", "--size", "16", "--samples", "4", "--epochs", "1", "--quiet", *TINY]
     return [
         ([], "choose a command"),
-        (["train", "--epochs", "0", "--out", str(out)], "argument --epochs: must be a positive integer, got '0'"),
+        (["train", "--epochs", "0", "--out", str(out)], "argument --epochs: must be an integer in [1, 100000], got 0"),
         (["train", "--epochs", "-3", "--out", str(out)], "--epochs"),
-        (["train", "--size", "0", "--out", str(out)], "argument --size: must be a positive integer"),
-        (["train", "--size", "big", "--out", str(out)], "argument --size: must be a positive integer, got 'big'"),
+        (["train", "--size", "0", "--out", str(out)], "argument --size: must be a side in pixels (128) or HEIGHTxWIDTH"),
+        (["train", "--size", "big", "--out", str(out)], "argument --size: must be a side in pixels (128) or HEIGHTxWIDTH (120x160), each side at most 4096, got 'big'"),
+        (["train", "--size", "100000", "--out", str(out)], "each side at most 4096, got '100000'"),
+        (["train", "--seed", "4294967296", "--out", str(out)], "argument --seed: must be an integer in [0, 4294967295], got 4294967296"),
+        (["train", "--batch-size", str(2**63), "--out", str(out)], "argument --batch-size: must be an integer in [1, 4096]"),
         (["train", "--batch-size", "0", "--out", str(out)], "argument --batch-size"),
         (["train", "--model", "transformer", "--out", str(out)], "argument --model: invalid choice: 'transformer'"),
         (["train", "--dataset", "mnist", "--out", str(out)], "argument --dataset: invalid choice: 'mnist'"),
@@ -230,7 +236,7 @@ def _error_cases(tmp_path, run_dir, bad_models):
         ([*base, "--resume", "--out", str(damaged)], "epoch_0003.keras, which is missing"),
         ([*base, "--size", "32", "--resume", "--out", str(run_dir)], "--resume: the run in"),
         (["evaluate", "--model", str(tmp_path / "missing.keras")], "file not found"),
-        (["train", "--num-classes", "1", "--out", str(out)], "argument --num-classes: must be an integer >= 2"),
+        (["train", "--num-classes", "1", "--out", str(out)], "argument --num-classes: must be an integer in [2, 65536], got 1"),
         (["train", "--learning-rate", "-1", "--out", str(out)], "argument --learning-rate"),
         (["evaluate", "--model", str(tmp_path)], "is a directory"),
         (["evaluate", "--model", str(bad_models["text"])], "not a .keras file"),
@@ -280,7 +286,7 @@ def test_error_from_subprocess_is_one_line_exit_2(tmp_path):
                             capture_output=True, text=True, env=ENV, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "gruseg: error: argument --epochs: must be a positive integer, got '0'; see 'gruseg train --help'"]
+        "gruseg: error: argument --epochs: must be an integer in [1, 100000], got 0; see 'gruseg train --help'"]
     assert not (tmp_path / "o").exists()
 
 
@@ -317,9 +323,16 @@ def test_killed_training_resumes_to_the_same_number_of_epochs(tmp_path):
     try:
         state = out / "checkpoint" / "state.json"
         deadline = time.monotonic() + 240
-        while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
+
+        def epochs_done():  # state.json exists from the start (epoch 0); wait for a finished epoch
+            try:
+                return json.loads(state.read_text())["epoch"]
+            except (OSError, ValueError, KeyError):
+                return 0
+
+        while epochs_done() < 1 and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert state.exists(), proc.stderr.read().decode() if proc.poll() is not None else "timeout"
+        assert epochs_done() >= 1, proc.stderr.read().decode() if proc.poll() is not None else "timeout"
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
@@ -345,8 +358,10 @@ def test_killed_training_resumes_to_the_same_number_of_epochs(tmp_path):
 
 def test_cli_name_lists_match_the_library_tables():
     from gruseg import cli
-    from gruseg.data import DATASETS
-    from gruseg.models import MODEL_BUILDERS
+    from gruseg.data.sources import DATASET_NAMES
+    from gruseg.data.synthetic import DATASETS
+    from gruseg.models import MODEL_ALIASES, MODEL_BUILDERS
 
-    assert set(cli._DATASET_NAMES) == set(DATASETS)
+    assert set(cli._DATASET_NAMES) == set(DATASET_NAMES) >= set(DATASETS)
     assert set(cli._MODEL_NAMES) == set(MODEL_BUILDERS)
+    assert cli._MODEL_ALIASES == MODEL_ALIASES

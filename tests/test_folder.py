@@ -185,8 +185,8 @@ def test_grey_rgb_mask_is_accepted(tmp_path):
     np.testing.assert_array_equal(load_folder(root, size=None).masks[0], binary_mask())
 
 
-def test_to_dataset_from_folder(good):
-    x, y = next(iter(load_folder(good, size=8).to_dataset(batch_size=2)))
+def test_batches_from_folder(good):
+    x, y = load_folder(good, size=8).batches(batch_size=2)[0]
     assert tuple(x.shape) == (2, 8, 8, 3) and tuple(y.shape) == (2, 8, 8)
 
 
@@ -297,7 +297,8 @@ def test_different_sizes_without_resizing(good):
 
 
 def test_bad_num_classes_and_class_names(good):
-    refused(good, "num_classes", num_classes=1)
+    with pytest.raises(ValueError, match="num_classes must be an integer >= 2, got 1"):
+        load_folder(good, num_classes=1)
     refused(good, "class_names", num_classes=3, class_names=["a", "b"])
 
 

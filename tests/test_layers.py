@@ -1,4 +1,4 @@
-"""Tests for gruseg.layers: ReNet2D, RowGRU2D, MinGRUSweep2D and mingru_scan."""
+"""Tests for gruseg.layers: ReNet2D, RowGRU2D, MinGRUSweep2D and linear_scan."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,12 @@ keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
 from gruseg.gru import gru_sequence, gru_weights_from_keras  # noqa: E402
-from gruseg.layers import MinGRUSweep2D, ReNet2D, RowGRU2D, mingru_scan  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from gruseg.book.sweeps import renet2d_numpy, renet2d_weights  # noqa: E402
+from gruseg.layers import MinGRUSweep2D, ReNet2D, RowGRU2D, linear_scan  # noqa: E402
+
+DATA = Path(__file__).parent / "data"
 
 
 def _x(shape, seed=0):
@@ -20,22 +25,6 @@ def _x(shape, seed=0):
 def _np_merge(a, b, mode):
     return {"concat": lambda: np.concatenate([a, b], -1), "sum": lambda: a + b,
             "ave": lambda: (a + b) / 2, "mul": lambda: a * b}[mode]()
-
-
-def _np_bigru(seqs, bidir, mode):
-    """(N, T, C) through a keras Bidirectional(GRU) with gruseg.gru.gru_sequence."""
-    fwd = gru_sequence(seqs, gru_weights_from_keras(bidir.forward_layer))
-    bwd = gru_sequence(seqs, gru_weights_from_keras(bidir.backward_layer), go_backwards=True)[:, ::-1]
-    return _np_merge(fwd, bwd, mode)
-
-
-def _np_renet(x, layer):
-    b, h, w, c = x.shape
-    rows = _np_bigru(x.reshape(b * h, w, c), layer.row_gru, layer.merge_mode)
-    d = rows.shape[-1]
-    cols = rows.reshape(b, h, w, d).transpose(0, 2, 1, 3).reshape(b * w, h, d)
-    out = _np_bigru(cols, layer.col_gru, layer.merge_mode)
-    return out.reshape(b, w, h, -1).transpose(0, 2, 1, 3)
 
 
 def _np_linear_scan(a, b, reverse=False):
@@ -126,7 +115,7 @@ def test_renet_matches_numpy_gru_on_rows_then_columns(reset_after, merge_mode):
     x = _x((2, 4, 5, 3), seed=1)
     layer.build(x.shape)
     _randomize_biases(layer)
-    np.testing.assert_allclose(np.asarray(layer(x)), _np_renet(x, layer), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(layer(x)), renet2d_numpy(x, renet2d_weights(layer), merge_mode), atol=1e-5)
 
 
 def test_renet_matches_python_loop_over_rows():
@@ -149,11 +138,11 @@ def test_renet_directions_start_from_different_weights():
 
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("scan", ["sequential", "parallel"])
-def test_mingru_scan_matches_numpy(scan, reverse):
+def test_linear_scan_matches_numpy(scan, reverse):
     rng = np.random.default_rng(0)
     a = rng.uniform(0, 1, (3, 9, 4)).astype("float32")
     b = rng.normal(size=(3, 9, 4)).astype("float32")
-    got = np.asarray(mingru_scan(a, b, scan=scan, reverse=reverse))
+    got = np.asarray(linear_scan(a, b, scan=scan, reverse=reverse))
     np.testing.assert_allclose(got, _np_linear_scan(a, b, reverse), atol=1e-5)
 
 
@@ -255,21 +244,28 @@ BAD = [
     (ReNet2D, dict(units=0), "units must be a positive integer, got 0"),
     (ReNet2D, dict(units=2.5), "units must be a positive integer, got 2.5"),
     (ReNet2D, dict(units=True), "units must be a positive integer, got True"),
-    (ReNet2D, dict(units=4, dropout=1.0), "dropout must be a float in \\[0, 1\\), got 1.0"),
-    (ReNet2D, dict(units=4, dropout=-0.1), "dropout must be a float in \\[0, 1\\), got -0.1"),
+    (ReNet2D, dict(units=4, dropout=1.0), "dropout must be a number in \\[0, 1\\), got 1.0"),
+    (ReNet2D, dict(units=4, dropout=-0.1), "dropout must be a number in \\[0, 1\\), got -0.1"),
     (ReNet2D, dict(units=4, merge_mode="max"), "merge_mode must be one of .*got 'max'"),
     (ReNet2D, dict(units=4, reset_after="yes"), "reset_after must be True or False, got 'yes'"),
-    (ReNet2D, dict(units=4, seed=-1), "seed must be None or a non-negative integer, got -1"),
+    (ReNet2D, dict(units=4, seed=-1), "seed must be None or an integer in \\[0, 4294967295\\], got -1"),
+    (ReNet2D, dict(units=4, seed=2**32), "seed must be None or an integer in \\[0, 4294967295\\], got 4294967296"),
+    (ReNet2D, dict(units=4, patch_size=0), "patch_size must be a positive integer, got 0"),
+    (ReNet2D, dict(units=4, order="vertical"), "order must be one of 'rows_first', 'columns_first'; got 'vertical'"),
+    (ReNet2D, dict(units=np.int64(4), reset_after=np.bool_(True)), None),
     (RowGRU2D, dict(units=-3), "units must be a positive integer, got -3"),
     (MinGRUSweep2D, dict(units=0), "units must be a positive integer, got 0"),
     (MinGRUSweep2D, dict(units=4, scan="fast"), "scan must be one of 'sequential', 'parallel'; got 'fast'"),
     (MinGRUSweep2D, dict(units=4, merge_mode=None), "merge_mode must be one of .*got None"),
-    (MinGRUSweep2D, dict(units=4, dropout=2), "dropout must be a float in \\[0, 1\\), got 2"),
+    (MinGRUSweep2D, dict(units=4, dropout=2), "dropout must be a number in \\[0, 1\\), got 2"),
 ]
 
 
 @pytest.mark.parametrize("cls,kwargs,message", BAD)
 def test_bad_arguments_raise_value_error(cls, kwargs, message):
+    if message is None:  # NumPy scalars are accepted like Python ones
+        assert cls(**kwargs).units == 4
+        return
     with pytest.raises(ValueError, match=message):
         cls(**kwargs)
 
@@ -280,6 +276,53 @@ def test_non_image_input_is_refused(cls):
         cls(2)(_x((2, 5, 3)))
 
 
-def test_mingru_scan_bad_mode():
+def test_linear_scan_bad_mode():
     with pytest.raises(ValueError, match="scan must be one of"):
-        mingru_scan(np.ones((1, 2, 1), "float32"), np.ones((1, 2, 1), "float32"), scan="log")
+        linear_scan(np.ones((1, 2, 1), "float32"), np.ones((1, 2, 1), "float32"), scan="log")
+
+
+# ------------------------------------------------------------------------------------------
+# ReNet's own options: patches and the vertical-first order; files saved by gruseg 0.1
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("cls", [ReNet2D, MinGRUSweep2D])
+def test_columns_first_is_rows_first_on_the_transposed_image(cls):
+    """order="columns_first" sweeps columns with col weights first: the same as rows_first on x^T."""
+    x = _x((2, 4, 6, 3), seed=2)
+    a = cls(3, order="columns_first", seed=0)
+    b = cls(3, seed=1)
+    a.build(x.shape)
+    b.build(x.transpose(0, 2, 1, 3).shape)
+    _randomize_biases(a)
+    if cls is ReNet2D:
+        b.row_gru.set_weights(a.col_gru.get_weights())
+        b.col_gru.set_weights(a.row_gru.get_weights())
+    else:
+        swap = {"row_fwd": "col_fwd", "row_bwd": "col_bwd", "col_fwd": "row_fwd", "col_bwd": "row_bwd"}
+        for d in cls.DIRECTIONS:
+            b.kernels[d].assign(a.kernels[swap[d]])
+            b.biases[d].assign(a.biases[swap[d]])
+    expected = np.asarray(b(x.transpose(0, 2, 1, 3))).transpose(0, 2, 1, 3)
+    np.testing.assert_allclose(np.asarray(a(x)), expected, atol=1e-6)
+    assert not np.allclose(np.asarray(a(x)), np.asarray(cls(3, seed=0)(x)), atol=1e-3)  # the order matters
+
+
+def test_patch_size_sweeps_flattened_patches():
+    """patch_size=p: each p x p patch (row-major, channels last) is one sequence element."""
+    x = _x((2, 4, 6, 3), seed=3)
+    layer = ReNet2D(3, patch_size=2, seed=4)
+    y = np.asarray(layer(x))
+    assert y.shape == (2, 2, 3, 6)
+    patches = x.reshape(2, 2, 2, 3, 2, 3).transpose(0, 1, 3, 2, 4, 5).reshape(2, 2, 3, 12)
+    np.testing.assert_allclose(y, renet2d_numpy(patches, renet2d_weights(layer)), atol=1e-5)
+    assert layer.compute_output_shape((None, 8, None, 3)) == (None, 4, None, 6)
+    with pytest.raises(ValueError, match="patch_size=2 needs a height divisible by 2"):
+        ReNet2D(3, patch_size=2)(_x((1, 5, 6, 3)))
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+def test_models_saved_by_gruseg_0_1_load_and_give_the_same_outputs():
+    """tests/data/layers_v0.1.0.keras was saved before the layers shared a base class."""
+    model = keras.saving.load_model(DATA / "layers_v0.1.0.keras", safe_mode=True)
+    io = np.load(DATA / "layers_v0.1.0_io.npz")
+    np.testing.assert_array_equal(np.asarray(model(io["x"])), io["y"])
+    assert {type(layer).__name__ for layer in model.layers} >= {"ReNet2D", "MinGRUSweep2D", "RowGRU2D"}

@@ -99,7 +99,7 @@ def test_labels_out_of_range_are_refused():
     (([0, 1], [0, 1, 1], 2), "same shape"),
     (([0, 1], [[0.5, 0.5], [0.2, 0.8]], 3), "last axis"),
     (([0.5, 1], [0, 1], 2), "integer class labels"),
-    (([0, 1], [0, 1], 0), "num_classes must be a positive integer, got 0"),
+    (([0, 1], [0, 1], 0), "num_classes must be an integer >= 2, got 0"),
     (([], [], 2), "empty"),
 ])
 def test_bad_arguments(args, match):

@@ -24,7 +24,7 @@ Example:
     >>> data = load_folder("my_data", size=(128, 128))            # doctest: +SKIP
     >>> data.images.shape, data.masks.shape, data.num_classes    # doctest: +SKIP
     ((40, 128, 128, 3), (40, 128, 128), 2)
-    >>> ds = data.to_dataset(batch_size=8, shuffle=True)          # doctest: +SKIP
+    >>> train = data.batches(batch_size=8, shuffle=True)          # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from gruseg import _checks
 from gruseg.errors import GrusegError
 
 __all__ = ["FolderData", "load_folder", "read_image", "read_mask", "IMAGE_EXTENSIONS"]
@@ -129,25 +130,6 @@ def _resize_image(rgb, size):
     return np.clip(np.stack(channels, axis=-1), 0.0, 1.0).astype(np.float32)
 
 
-def _check_size(size, allow_none=True):
-    """``size`` as ``(height, width)``: an int means square; None (keep the original) if allowed."""
-    if size is None and allow_none:
-        return None
-    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
-        size = (size, size)
-    try:
-        height, width = size
-        ok = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0
-                 for v in (height, width))
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        allowed = "None, a positive integer" if allow_none else "a positive integer"
-        raise ValueError(
-            f"size must be {allowed} or a (height, width) pair of positive integers, got {size!r}")
-    return int(height), int(width)
-
-
 def read_image(path, size=None):
     """Read one image as float32 RGB in [0, 1], with the same checks as :func:`load_folder`.
 
@@ -169,7 +151,7 @@ def read_image(path, size=None):
         >>> image.shape, image.dtype                            # doctest: +SKIP
         ((128, 128, 3), dtype('float32'))
     """
-    size = _check_size(size)
+    size = _checks.image_size("size", size, allow_none=True)
     rgb = _to_rgb_float(_open(path), Path(path))
     return rgb if size is None else _resize_image(rgb, size)
 
@@ -202,14 +184,21 @@ def _mask_array(img, path):
     return array.astype(np.int64)
 
 
-def _labels_from_mask(array, path, num_classes):
-    """Check a raw mask's values and map 0/255 binary masks to 0/1."""
+def _labels_from_mask(array, path, num_classes, ignore_label=None):
+    """Check a raw mask's values and map 0/255 binary masks to 0/1 (``ignore_label`` pixels are void)."""
     values = np.unique(array)
+    if ignore_label is not None:
+        values = values[values != ignore_label]
+        if values.size == 0:
+            return array
     shown = ", ".join(str(int(v)) for v in values[:8]) + (", ..." if len(values) > 8 else "")
     if values.min() < 0:
         raise GrusegError(f"{path}: negative mask values ({shown}); {_MASK_FIX}")
     if set(values.tolist()) <= {0, 255} and 255 in values:
-        return (array == 255).astype(np.int64)       # binary 0/255 -> 0/1, deliberately
+        binary = (array == 255).astype(np.int64)     # binary 0/255 -> 0/1, deliberately
+        if ignore_label is not None:
+            binary[array == ignore_label] = ignore_label
+        return binary
     declared = num_classes is not None and values.max() < num_classes    # labels the user vouched for
     if not declared and ((255 in values and len(values) > 2) or len(values) > 64):
         hint = ("If 255 marks 'ignore' pixels (as in Pascal VOC), replace it with a class index."
@@ -223,20 +212,22 @@ def _labels_from_mask(array, path, num_classes):
             f"a label mask holds class indices 0..num_classes-1 (a binary mask exactly 0/1 or "
             f"0/255). {hint}")
     if num_classes is not None and values.max() >= num_classes:
+        void = f" besides the void label {ignore_label}" if ignore_label is not None else ""
         raise GrusegError(
-            f"{path}: mask values {{{shown}}} but num_classes={num_classes} allows only labels "
+            f"{path}: mask values {{{shown}}}{void} but num_classes={num_classes} allows only labels "
             f"0..{num_classes - 1}; pass num_classes={int(values.max()) + 1} (--num-classes) "
             "or fix the mask")
     return array
 
 
-def read_mask(path, size=None, num_classes=None):
+def read_mask(path, size=None, num_classes=None, ignore_label=None):
     """Read one label mask as a 2-D integer array, with the checks of :func:`load_folder`.
 
     Args:
         path: mask file (a one-channel or palette PNG; 0/255 binary masks become 0/1).
         size: optional ``(height, width)`` (or one integer) to resize to, nearest neighbour.
         num_classes: if given, labels must lie in ``[0, num_classes)``.
+        ignore_label: optional void label, allowed besides ``[0, num_classes)``.
 
     Returns:
         uint8 array ``(H, W)`` (int32 if a label exceeds 255).
@@ -245,8 +236,8 @@ def read_mask(path, size=None, num_classes=None):
         GrusegError: unreadable file, colour mask, interpolated-looking values, or labels
             outside ``[0, num_classes)``.
     """
-    size = _check_size(size)
-    labels = _labels_from_mask(_mask_array(_open(path), Path(path)), Path(path), num_classes)
+    size = _checks.image_size("size", size, allow_none=True)
+    labels = _labels_from_mask(_mask_array(_open(path), Path(path)), Path(path), num_classes, ignore_label)
     return _resize_labels(labels, size)
 
 
@@ -274,6 +265,8 @@ class FolderData:
         num_classes: number of classes (given, or inferred as max label + 1, at least 2).
         class_names: one name per class (``"class_0"``, ... unless given).
         image_paths, mask_paths: the files read.
+        ignore_label: the void label (pixels to leave out of the loss and the metrics), or None.
+        colors: optional (num_classes, 3) RGB colours in [0, 1] for figures and predictions.
     """
 
     images: np.ndarray
@@ -283,15 +276,17 @@ class FolderData:
     class_names: tuple
     image_paths: tuple
     mask_paths: tuple
+    ignore_label: int | None = None
+    colors: np.ndarray | None = None
 
     def __len__(self):
         return len(self.stems)
 
-    def to_dataset(self, batch_size=16, shuffle=False, seed=0, augment=False):
-        """A ``tf.data.Dataset`` of (image, mask) batches; see :func:`gruseg.data.synthetic.to_dataset`."""
-        from gruseg.data.synthetic import to_dataset
+    def batches(self, batch_size=16, shuffle=False, seed=0, augment=None):
+        """Training batches of (image, mask); see :func:`gruseg.data.pipeline.batches`."""
+        from gruseg.data.pipeline import batches
 
-        return to_dataset(self.images, self.masks, batch_size=batch_size, shuffle=shuffle,
+        return batches(self.images, self.masks, batch_size=batch_size, shuffle=shuffle,
                           seed=seed, augment=augment)
 
 
@@ -313,7 +308,7 @@ def _names(paths, limit=5):
     return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def load_folder(path, size=(128, 128), num_classes=None, class_names=None):
+def load_folder(path, size=(128, 128), num_classes=None, class_names=None, ignore_label=None):
     """Load ``path/images/*`` and ``path/masks/*`` (paired by file stem) into memory.
 
     Args:
@@ -324,9 +319,11 @@ def load_folder(path, size=(128, 128), num_classes=None, class_names=None):
         num_classes: number of classes; mask labels must be ``< num_classes``. ``None`` infers
             ``max label + 1`` (at least 2).
         class_names: optional names, one per class; sets ``num_classes`` when that is ``None``.
+        ignore_label: optional void label (e.g. 255 in Pascal VOC, 11 in CamVid): allowed in the
+            masks besides ``0..num_classes-1``, not counted as a class.
 
     Returns:
-        :class:`FolderData` (arrays, stems, ``num_classes``, ``class_names``; ``.to_dataset()``).
+        :class:`FolderData` (arrays, stems, ``num_classes``, ``class_names``; ``.batches()``).
 
     Raises:
         GrusegError: naming the file and the fix, for: a missing folder or subfolder; no images;
@@ -339,16 +336,15 @@ def load_folder(path, size=(128, 128), num_classes=None, class_names=None):
         >>> len(data), data.images.shape[1:], data.masks.dtype      # doctest: +SKIP
         (40, (64, 64, 3), dtype('uint8'))
     """
-    size = _check_size(size)
+    size = _checks.image_size("size", size, allow_none=True)
+    if ignore_label is not None:
+        ignore_label = _checks.non_negative_int("ignore_label", ignore_label)
     if class_names is not None:
         class_names = tuple(str(c) for c in class_names)
         if num_classes is None:
             num_classes = len(class_names)
     if num_classes is not None:
-        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
-                or num_classes < 2:
-            raise GrusegError(f"num_classes must be an integer >= 2, got {num_classes!r}")
-        num_classes = int(num_classes)
+        num_classes = _checks.num_classes("num_classes", num_classes)
         if class_names is not None and len(class_names) != num_classes:
             raise GrusegError(
                 f"class_names has {len(class_names)} names but num_classes={num_classes}; "
@@ -403,7 +399,7 @@ def load_folder(path, size=(128, 128), num_classes=None, class_names=None):
                 "have exactly its image's size: re-export the mask at the image's size "
                 "(nearest-neighbour) or check that they really belong together")
         rgb = _to_rgb_float(image, image_path)
-        labels = _labels_from_mask(_mask_array(mask, mask_path), mask_path, num_classes)
+        labels = _labels_from_mask(_mask_array(mask, mask_path), mask_path, num_classes, ignore_label)
         if size is None and image_list and rgb.shape[:2] != image_list[0].shape[:2]:
             raise GrusegError(
                 f"{image_path}: size {rgb.shape[1]}x{rgb.shape[0]} differs from "
@@ -412,12 +408,13 @@ def load_folder(path, size=(128, 128), num_classes=None, class_names=None):
         image_list.append(rgb if size is None else _resize_image(rgb, size))
         mask_list.append(labels if size is None else _resize_labels(labels, size))
 
-    top = max(int(m.max()) for m in mask_list)
+    top = max(int(m[m != ignore_label].max(initial=0)) if ignore_label is not None else int(m.max())
+              for m in mask_list)
     if num_classes is None:
         num_classes = max(2, top + 1)
     if class_names is None:
         class_names = tuple(f"class_{i}" for i in range(num_classes))
-    mask_dtype = np.uint8 if num_classes <= 256 else np.int32
+    mask_dtype = np.uint8 if max(num_classes - 1, ignore_label or 0) <= 255 else np.int32
     return FolderData(
         images=np.stack(image_list).astype(np.float32, copy=False),
         masks=np.stack([m.astype(mask_dtype) for m in mask_list]),
@@ -426,4 +423,5 @@ def load_folder(path, size=(128, 128), num_classes=None, class_names=None):
         class_names=class_names,
         image_paths=tuple(images[s] for s in stems),
         mask_paths=tuple(masks[s] for s in stems),
+        ignore_label=ignore_label,
     )

@@ -20,17 +20,13 @@ Example:
 
 from __future__ import annotations
 
-from gruseg.data.folder import _check_size as _folder_check_size
+from gruseg import _checks
 from gruseg.errors import GrusegError
 
 __all__ = ["PET_CLASSES", "preprocess_pet", "load_pets"]
 
 PET_CLASSES = ("pet", "background", "border")
 """Class names after :func:`preprocess_pet`: TFDS trimap value ``v`` becomes label ``v - 1``."""
-
-
-def _check_size(size):
-    return _folder_check_size(size, allow_none=False)
 
 
 def preprocess_pet(example, size=(128, 128)):
@@ -58,7 +54,7 @@ def preprocess_pet(example, size=(128, 128)):
     """
     import tensorflow as tf
 
-    size = _check_size(size)
+    size = _checks.image_size("size", size)
     image = tf.image.convert_image_dtype(example["image"], tf.float32)   # uint8 -> [0, 1]
     image = tf.image.resize(image, size, method="bilinear")
     image = tf.clip_by_value(image, 0.0, 1.0)
@@ -89,9 +85,8 @@ def load_pets(split="train", size=(128, 128), batch_size=16, data_dir=None, shuf
     Raises:
         GrusegError: ``tensorflow_datasets`` is not installed.
     """
-    size = _check_size(size)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    size = _checks.image_size("size", size)
+    batch_size = _checks.positive_int("batch_size", batch_size)
     try:
         import tensorflow_datasets as tfds
     except ImportError:

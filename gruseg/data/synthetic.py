@@ -14,8 +14,8 @@ and the left (or top) border. Every gap between two curves looks the same locall
 whose receptive field does not reach the border cannot know the label; a sweep along the row (or
 column) can count.
 
-:func:`to_dataset` turns the arrays into a ``tf.data.Dataset``; TensorFlow is imported only there,
-so the generators themselves need nothing but NumPy.
+:mod:`gruseg.data.pipeline` turns the arrays into training batches; the generators themselves need
+nothing but NumPy.
 
 Example:
     >>> images, masks = make_shapes(8, size=32, seed=0)
@@ -29,6 +29,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from gruseg import _checks
+
 __all__ = [
     "SHAPES_CLASSES",
     "LONG_RANGE_CLASSES",
@@ -37,7 +39,6 @@ __all__ = [
     "make_shapes",
     "make_long_range",
     "parity_labels",
-    "to_dataset",
 ]
 
 SHAPES_CLASSES = ("background", "circle", "square", "triangle")
@@ -46,40 +47,6 @@ SHAPES_CLASSES = ("background", "circle", "square", "triangle")
 LONG_RANGE_CLASSES = ("outside", "inside")
 """Class names of :func:`make_long_range`: 0 = even number of curves to the left (or above),
 1 = odd number."""
-
-
-# --------------------------------------------------------------------------------------------
-# argument checks
-# --------------------------------------------------------------------------------------------
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_range(name, value, minimum, maximum=None, integer=False):
-    """Accept a number or a (low, high) pair; return (low, high) as floats (or ints)."""
-    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
-        low = high = value
-    else:
-        try:
-            low, high = value
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a number or a (low, high) pair, got {value!r}") from None
-    cast = int if integer else float
-    if integer and (float(low) != int(low) or float(high) != int(high)):
-        raise ValueError(f"{name} must hold integers, got {value!r}")
-    low, high = cast(low), cast(high)
-    if not low <= high or low < minimum or (maximum is not None and high > maximum):
-        allowed = f">= {minimum}" if maximum is None else f"within [{minimum}, {maximum}]"
-        raise ValueError(f"{name} must be (low, high) with low <= high, {allowed}, got {value!r}")
-    return low, high
-
-
-def _check_noise(noise):
-    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise <= 1:
-        raise ValueError(f"noise must be a number in [0, 1], got {noise!r}")
-    return float(noise)
 
 
 # --------------------------------------------------------------------------------------------
@@ -207,11 +174,11 @@ def make_shapes(n, size=64, seed=0, *, shapes_per_image=(1, 4), radius=(0.1, 0.2
         >>> sorted(set(np.unique(masks)) - {0}) != []
         True
     """
-    n = _check_int("n", n, 1)
-    size = _check_int("size", size, 8)
-    lo_count, hi_count = _check_range("shapes_per_image", shapes_per_image, 1, integer=True)
-    r_lo, r_hi = _check_range("radius", radius, 0.01, 0.5)
-    noise = _check_noise(noise)
+    n = _checks.integer("n", n, 1)
+    size = _checks.integer("size", size, 8)
+    lo_count, hi_count = _checks.number_range("shapes_per_image", shapes_per_image, 1, integer=True)
+    r_lo, r_hi = _checks.number_range("radius", radius, 0.01, 0.5)
+    noise = _checks.number("noise", noise, 0, 1)
     rng = np.random.default_rng(seed)
 
     image = _background(rng, n, size, texture=texture)
@@ -410,20 +377,17 @@ def make_long_range(n, size=64, seed=0, *, curves=None, thickness=(1, 2), orient
         >>> bool((parity_labels(ink) == masks).all())
         True
     """
-    n = _check_int("n", n, 1)
-    size = _check_int("size", size, 16)
-    t_lo, t_hi = _check_range("thickness", thickness, 1, integer=True)
-    min_gap = _check_int("min_gap", min_gap, 1)
+    n = _checks.integer("n", n, 1)
+    size = _checks.integer("size", size, 16)
+    t_lo, t_hi = _checks.number_range("thickness", thickness, 1, integer=True)
+    min_gap = _checks.integer("min_gap", min_gap, 1)
     if curves is None:
         fit = max(1, (size - 6) // (t_hi + min_gap + 1) - 1)
         curves = (min(3, fit), min(8, fit))
-    k_lo, k_hi = _check_range("curves", curves, 1, integer=True)
-    if orientation not in ("vertical", "horizontal", "both"):
-        raise ValueError(
-            f"orientation must be 'vertical', 'horizontal' or 'both', got {orientation!r}")
-    noise = _check_noise(noise)
-    if isinstance(waviness, bool) or not isinstance(waviness, (int, float)) or not 0 <= waviness <= 3:
-        raise ValueError(f"waviness must be a number in [0, 3], got {waviness!r}")
+    k_lo, k_hi = _checks.number_range("curves", curves, 1, integer=True)
+    orientation = _checks.choice("orientation", orientation, ("vertical", "horizontal", "both"))
+    noise = _checks.number("noise", noise, 0, 1)
+    waviness = _checks.number("waviness", waviness, 0, 3)
     # every gap needs room for a curve plus the separation, with slack for the waves
     needed = (k_hi + 1) * (t_hi + min_gap + 1) + 2
     if needed > size - 4:
@@ -474,7 +438,7 @@ def make_long_range(n, size=64, seed=0, *, curves=None, thickness=(1, 2), orient
 
 
 # --------------------------------------------------------------------------------------------
-# registry and tf.data
+# registry
 # --------------------------------------------------------------------------------------------
 class DatasetSpec(NamedTuple):
     """A named synthetic dataset: ``maker(n, size=..., seed=...)`` and its class names.
@@ -491,66 +455,3 @@ DATASETS = {
     "long-range": DatasetSpec(make_long_range, LONG_RANGE_CLASSES),
 }
 """Synthetic datasets by name, as the command line uses them; each maps to a :class:`DatasetSpec`."""
-
-
-def to_dataset(images, masks, batch_size=16, shuffle=False, seed=0, augment=False):
-    """Batch arrays into a ``tf.data.Dataset`` of ``(image float32, mask int32)`` pairs.
-
-    Args:
-        images: array ``(n, H, W, C)``; converted to float32.
-        masks: integer array ``(n, H, W)`` of class labels; converted to int32.
-        batch_size: samples per batch (the last batch may be smaller).
-        shuffle: shuffle the samples. The order depends only on ``seed``: the same seed gives the
-            same sequence of epochs (each epoch is a new permutation).
-        seed: integer seed for shuffling and augmentation.
-        augment: random left-right and up-down flips, the same flip applied to an image and its
-            mask (stateless random numbers derived from ``seed``, so runs repeat exactly).
-            Not for :func:`make_long_range`, whose labels count from the left/top border.
-
-    Returns:
-        ``tf.data.Dataset`` yielding ``(images (b, H, W, C) float32, masks (b, H, W) int32)``.
-
-    Example:
-        >>> images, masks = make_shapes(10, size=16)
-        >>> ds = to_dataset(images, masks, batch_size=4)
-        >>> [tuple(x.shape) for x, _ in ds]
-        [(4, 16, 16, 3), (4, 16, 16, 3), (2, 16, 16, 3)]
-    """
-    images = np.asarray(images)
-    masks = np.asarray(masks)
-    if images.ndim != 4:
-        raise ValueError(f"images must have shape (n, H, W, C), got shape {images.shape}")
-    if masks.ndim != 3 or masks.shape != images.shape[:3]:
-        raise ValueError(
-            f"masks must have shape (n, H, W) = {images.shape[:3]} to match images, "
-            f"got shape {masks.shape}")
-    if images.shape[0] == 0:
-        raise ValueError("images is empty: need at least one sample")
-    if masks.dtype.kind not in "iub":
-        raise ValueError(f"masks must hold integer class labels, got dtype {masks.dtype}")
-    batch_size = _check_int("batch_size", batch_size, 1)
-
-    import tensorflow as tf  # lazy: the NumPy generators above must not pay for TensorFlow
-
-    ds = tf.data.Dataset.from_tensor_slices(
-        (images.astype(np.float32, copy=False), masks.astype(np.int32, copy=False)))
-    if shuffle:
-        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    if augment:
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip(ds, seeds).map(_flip_pair, num_parallel_calls=tf.data.AUTOTUNE,
-                                               deterministic=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-
-def _flip_pair(pair, pair_seed):
-    """Flip an (image, mask) pair left-right and/or up-down with one stateless coin each."""
-    import tensorflow as tf
-
-    image, mask = pair
-    coins = tf.random.stateless_uniform([2], seed=pair_seed) < 0.5
-    image = tf.where(coins[0], tf.reverse(image, axis=[1]), image)
-    mask = tf.where(coins[0], tf.reverse(mask, axis=[1]), mask)
-    image = tf.where(coins[1], tf.reverse(image, axis=[0]), image)
-    mask = tf.where(coins[1], tf.reverse(mask, axis=[0]), mask)
-    return image, mask
