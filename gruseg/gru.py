@@ -30,7 +30,7 @@ minGRU (Feng et al. 2024, chapter 5) drops ``h`` from the gate and the candidate
 
 which is the linear recurrence ``h_t = a_t * h_{t-1} + b_t`` with ``a = 1 - z`` and
 ``b = z * h_tilde`` (:func:`linear_scan`); :func:`mingru_sequence` is the float64 reference for
-:class:`gruseg.layers.MinGRUSweep2D` and :func:`gruseg.layers.mingru_scan`.
+:class:`gruseg.layers.MinGRUSweep2D` and :func:`gruseg.layers.linear_scan`.
 """
 
 from __future__ import annotations
@@ -380,12 +380,13 @@ def gru_weights_to_keras(weights: GRUWeights) -> list:
 def linear_scan(a, b, reverse: bool = False):
     """Solve ``h_t = a_t * h_{t-1} + b_t`` with ``h_0 = 0`` along axis 1, one step at a time.
 
-    The float64 reference for :func:`gruseg.layers.mingru_scan` (same arguments, same result).
+    The float64 reference for the Keras :func:`gruseg.layers.linear_scan` (the same result, whichever
+    ``scan`` that one uses).
 
     Args:
         a, b: (N, T, U) arrays (for minGRU ``a = 1 - z`` and ``b = z * h_tilde``).
         reverse: run from the last step to the first; the outputs stay in input order
-            (``h[:, t]`` has read steps ``T-1 .. t``), as ``mingru_scan(..., reverse=True)``.
+            (``h[:, t]`` has read steps ``T-1 .. t``), as in :func:`gruseg.layers.linear_scan`.
 
     Returns:
         (N, T, U) float64 array of every ``h_t``.
@@ -419,7 +420,7 @@ def mingru_sequence(x, kernel, bias, reverse: bool = False):
         kernel: (D, 2U) array ``[W_z | W_h]`` (e.g. ``layer.kernels["row_fwd"]``).
         bias: (2U,) array ``[b_z | b_h]``.
         reverse: read the sequence from the last step to the first; outputs stay in input order
-            (as :func:`gruseg.layers.mingru_scan`; unlike :func:`gru_sequence`'s ``go_backwards``).
+            (as :func:`gruseg.layers.linear_scan`; unlike :func:`gru_sequence`'s ``go_backwards``).
 
     Returns:
         (N, T, U) float64 hidden states.

@@ -1,7 +1,8 @@
-"""The examples in the docstrings run and print what they say (``doctest``).
+"""The examples in the docstrings of the NumPy modules and of the book's instruments run and print what
+they say (``doctest``); the other library modules' examples are in tests/test_library_doctests.py.
 
-The NumPy modules (the GRU reference, the argument checks, sweeps, receptive fields) run in
-milliseconds; the book's Keras instruments build tiny layers and models (a few seconds in all).
+The NumPy modules (the argument checks, the GRU and minGRU reference, sweeps, receptive fields) run
+in milliseconds; the book's Keras instruments build tiny layers and models (a few seconds in all).
 """
 
 import doctest

@@ -68,11 +68,11 @@ layers = pytest.importorskip("gruseg.layers")
 
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("scan", ["sequential", "parallel"])
-def test_mingru_scan_matches_linear_scan(scan, reverse):
+def test_keras_linear_scan_matches_the_numpy_one(scan, reverse):
     rng = np.random.default_rng(0)
     a = rng.uniform(0, 1, (3, 9, 4)).astype("float32")
     b = rng.normal(size=(3, 9, 4)).astype("float32")
-    got = keras.ops.convert_to_numpy(layers.mingru_scan(a, b, scan=scan, reverse=reverse))
+    got = keras.ops.convert_to_numpy(layers.linear_scan(a, b, scan=scan, reverse=reverse))
     np.testing.assert_allclose(got, linear_scan(a, b, reverse), atol=1e-5)
 
 
@@ -88,6 +88,19 @@ def test_mingru_sweep2d_numpy_matches_the_layer(scan, merge_mode, channels):
     ref = sweeps.mingru_sweep2d_numpy(x, sweeps.mingru_sweep2d_weights(layer), merge_mode)
     assert y.shape == ref.shape == (2, 5, 6, channels)
     np.testing.assert_allclose(y, ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("order", ["rows_first", "columns_first"])
+@pytest.mark.parametrize("patch_size", [1, 2])
+def test_mingru_sweep2d_numpy_follows_the_layers_order_and_patches(order, patch_size):
+    x = _x((2, 4, 6, 3), seed=6)
+    layer = layers.MinGRUSweep2D(3, order=order, patch_size=patch_size, seed=1)
+    layer.build(x.shape)
+    rng = np.random.default_rng(1)
+    layer.set_weights([rng.normal(0, 0.3, w.shape).astype("float32") for w in layer.get_weights()])
+    ref = sweeps.mingru_sweep2d_numpy(x, sweeps.mingru_sweep2d_weights(layer), order=order, patch_size=patch_size)
+    assert ref.shape == (2, 4 // patch_size, 6 // patch_size, 6)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x)), ref, atol=1e-5)
 
 
 def test_mingru_sweep2d_weights_refuses_other_layers():

@@ -132,6 +132,32 @@ def test_renet2d_numpy_matches_keras_renet2d(reset_after, merge_mode, channels):
     np.testing.assert_allclose(y, ref, atol=1e-5)
 
 
+@pytest.mark.parametrize("order", ["rows_first", "columns_first"])
+@pytest.mark.parametrize("patch_size", [1, 2])
+def test_renet2d_numpy_follows_the_layers_order_and_patches(order, patch_size):
+    layers = pytest.importorskip("gruseg.layers")
+    layer = layers.ReNet2D(3, order=order, patch_size=patch_size, seed=0)
+    x = _fmap((2, 4, 6, 2))
+    layer.build(x.shape)
+    _randomize_weights(layer, seed=2)
+    ref = sweeps.renet2d_numpy(x, sweeps.renet2d_weights(layer), order=order, patch_size=patch_size)
+    assert ref.shape == (2, 4 // patch_size, 6 // patch_size, 6)
+    np.testing.assert_allclose(np.asarray(layer(x)), ref, atol=1e-5)
+
+
+def test_the_numpy_options_are_the_layers_options():
+    layers = pytest.importorskip("gruseg.layers")
+    assert sweeps.MERGE_MODES == layers.MERGE_MODES and sweeps.SWEEP_ORDERS == layers.SWEEP_ORDERS
+
+
+def test_patches_and_order_are_checked():
+    w = {"row": (random_gru_weights(4, 3, seed=0),) * 2, "col": (random_gru_weights(6, 3, seed=1),) * 2}
+    with pytest.raises(ValueError, match="patch_size=2 needs a height and width divisible by 2, got 3x5"):
+        sweeps.renet2d_numpy(_fmap(), w, patch_size=2)
+    with pytest.raises(ValueError, match="order must be one of 'rows_first', 'columns_first'; got 'up'"):
+        sweeps.renet2d_numpy(_fmap(), w, order="up")
+
+
 def test_sweep_weights_refuse_the_wrong_layer():
     with pytest.raises(ValueError, match="row_gru"):
         sweeps.renet2d_weights(object())

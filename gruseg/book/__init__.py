@@ -25,7 +25,7 @@ from gruseg._lazy import lazy_exports
 
 _EXPORTS = {
     "sweeps": [
-        "MERGE_MODES", "rows_to_sequences", "sequences_to_rows", "columns_to_sequences", "sequences_to_columns",
+        "MERGE_MODES", "SWEEP_ORDERS", "rows_to_sequences", "sequences_to_rows", "columns_to_sequences", "sequences_to_columns",
         "bidirectional_gru_numpy", "row_sweep_numpy", "renet2d_weights", "renet2d_numpy",
         "mingru_sweep2d_weights", "mingru_sweep2d_numpy", "row_sweep_states", "partial_sweep", "change_map",
         "rows_as_batch", "loop_over_rows",
@@ -40,7 +40,7 @@ _EXPORTS = {
         "median_time", "sequential_steps", "sweep_cost", "layer_step_time", "StepTimer", "fit_steps", "RunResult",
         "compare_under_budget",
     ],
-    "faq": ["VOID", "row_model", "make_row_memory", "labelled_mean_iou"],
+    "faq": ["VOID", "row_model", "make_row_memory"],
     "sgd": ["train_with_gradient_tape", "max_weight_difference"],
     "widgets": ["gru_cell_explorer", "sweep_explorer"],
 }

@@ -348,14 +348,6 @@ class RunResult:
     predictions: np.ndarray = field(repr=False)
 
 
-def _predict_labels(model, images, batch_size):
-    # TODO(issue 8): gruseg.inference.predict_labels once it is on main; this is the same loop.
-    images = np.asarray(images, dtype=np.float32)
-    out = [np.argmax(keras.ops.convert_to_numpy(model(images[i:i + batch_size], training=False)), axis=-1)
-           for i in range(0, len(images), batch_size)]
-    return np.concatenate(out).astype(np.uint8)
-
-
 def _check_data(data):
     if not isinstance(data, (tuple, list)) or len(data) != 4:
         raise ValueError(
@@ -379,7 +371,7 @@ def compare_under_budget(builders, data, steps=None, seconds=None, seed=0, batch
     time has passed: fair in time, but noisy on a shared machine) must be given. Each model starts
     from ``set_seed(seed)`` and is trained by :func:`fit_steps` (the same shuffled batches, Adam,
     sparse categorical cross-entropy, no extra metrics), timed by a :class:`StepTimer`. Test
-    predictions are the arg-max class.
+    predictions are the arg-max class (:func:`gruseg.inference.predict_labels`).
 
     Args:
         builders: dict ``name -> callable`` returning an uncompiled ``keras.Model`` with
@@ -407,6 +399,7 @@ def compare_under_budget(builders, data, steps=None, seconds=None, seed=0, batch
         >>> out["unet"].steps
         2
     """
+    from gruseg.inference import predict_labels
     from gruseg.metrics import iou_per_class
     from gruseg.training import set_seed
 
@@ -437,7 +430,7 @@ def compare_under_budget(builders, data, steps=None, seconds=None, seed=0, batch
         fit_steps(model, x, y, steps=steps if steps is not None else 10**9, learning_rate=learning_rate,
                   batch_size=batch_size, seed=seed, callbacks=[timer])
         gaps = np.diff(timer.ends)
-        pred = _predict_labels(model, xt, predict_batch_size)
+        pred = predict_labels(model, xt, batch_size=predict_batch_size)
         iou = iou_per_class(yt, pred, classes)
         results[name] = RunResult(
             name=name, model=model, params=int(model.count_params()), steps=len(timer.ends),

@@ -8,7 +8,9 @@ convolution to class probabilities. Only the recurrent layer changes between exp
 The first question (does a GRU's gate help a trained model remember?) needs a task that cannot be
 solved without memory, :func:`make_row_memory`: the label of every pixel of a row is the row's
 *marker*, a value seen only in column 0, and only the right half of each row is labelled.
-:func:`labelled_mean_iou` scores a model on the labelled pixels only.
+The library scores a model on the labelled pixels only::
+
+    gruseg.mean_iou(masks, gruseg.predict_labels(model, images), 2, ignore_class=VOID)
 
 Training for a fixed number of steps is :func:`gruseg.book.experiments.fit_steps`; the time of
 every step, :class:`gruseg.book.experiments.StepTimer`.
@@ -22,7 +24,7 @@ import numpy as np
 from gruseg import _checks
 from gruseg.book.sweeps import rows_as_batch
 
-__all__ = ["VOID", "row_model", "make_row_memory", "labelled_mean_iou"]
+__all__ = ["VOID", "row_model", "make_row_memory"]
 
 VOID = 255
 """The label of unlabelled pixels (left out of the loss with ``ignore_class=VOID`` and of the score)."""
@@ -102,38 +104,3 @@ def make_row_memory(n, rows=8, width=64, seed=0):
     masks = np.repeat(marker[:, :, None], width, axis=2).astype("uint8")
     masks[:, :, : width // 2] = VOID
     return images, masks
-
-
-def labelled_mean_iou(model, images, masks, num_classes=2, void=VOID):
-    """Mean IoU of ``model``'s arg-max predictions over the labelled pixels (``masks != void``) only.
-
-    Args:
-        model: a Keras model ``(n, H, W, C) -> (n, H, W, num_classes)`` probabilities.
-        images: (n, H, W, C) array.
-        masks: (n, H, W) labels in ``0 .. num_classes - 1`` or ``void``.
-        num_classes: number of classes.
-        void: the label of pixels left out.
-
-    Returns:
-        A Python float, :func:`gruseg.metrics.mean_iou` over the labelled pixels.
-
-    Example:
-        A model that predicts class 0 everywhere: IoU 0.625 for class 0 (the share of labelled
-        pixels whose marker is 0), 0 for class 1.
-
-        >>> images, masks = make_row_memory(4, rows=2, width=8, seed=0)
-        >>> always_0 = keras.Sequential([keras.Input((2, 8, 3)), keras.layers.Conv2D(
-        ...     2, 1, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant([1.0, 0.0]),
-        ...     activation="softmax")])
-        >>> labelled_mean_iou(always_0, images, masks)
-        0.3125
-    """
-    from gruseg.book.experiments import _predict_labels
-    from gruseg.metrics import mean_iou
-
-    masks = np.asarray(masks)
-    keep = masks != void
-    if not keep.any():
-        raise ValueError(f"masks has no labelled pixel: every label is void={void!r}")
-    predictions = _predict_labels(model, images, 32)
-    return mean_iou(masks[keep], predictions[keep], num_classes)

@@ -27,6 +27,7 @@ from gruseg.gru import GRUWeights, gru_sequence, gru_weights_from_keras, mingru_
 
 __all__ = [
     "MERGE_MODES",
+    "SWEEP_ORDERS",
     "rows_to_sequences",
     "sequences_to_rows",
     "columns_to_sequences",
@@ -46,6 +47,9 @@ __all__ = [
 
 MERGE_MODES = ("concat", "sum", "ave", "mul")
 """How the two directions of a sweep are merged, as in ``keras.layers.Bidirectional``."""
+
+SWEEP_ORDERS = ("rows_first", "columns_first")
+"""Which pass of a 2-D sweep comes first, as the ``order`` of :class:`gruseg.layers.ReNet2D`."""
 
 
 def _as_feature_map(x, name="x"):
@@ -157,13 +161,27 @@ def _row_sweep(x, pair, merge_mode, direction):
     return sequences_to_rows(_bidirectional(rows_to_sequences(x), pair, merge_mode, direction), x.shape[0])
 
 
-def _sweep2d(x, weights, merge_mode, direction):
-    """Rows, then the columns of the result (a column sweep is a row sweep of the transposed map)."""
+def _to_patches(x, p):
+    """(B, H, W, C) -> (B, H/p, W/p, p*p*C): each non-overlapping p x p patch flattened, row-major."""
+    B, H, W, C = x.shape
+    if H % p or W % p:
+        raise ValueError(f"patch_size={p} needs a height and width divisible by {p}, got {H}x{W}")
+    return x.reshape(B, H // p, p, W // p, p, C).transpose(0, 1, 3, 2, 4, 5).reshape(B, H // p, W // p, p * p * C)
+
+
+def _sweep2d(x, weights, merge_mode, direction, order, patch_size):
+    """Two bidirectional passes; a column pass is a row pass of the transposed map."""
     _checks.choice("merge_mode", merge_mode, MERGE_MODES)
+    _checks.choice("order", order, SWEEP_ORDERS)
     if not isinstance(weights, dict) or set(weights) != {"row", "col"}:
         raise ValueError(f"weights must be a dict with the keys 'row' and 'col', got {weights!r}")
-    rows = _row_sweep(x, weights["row"], merge_mode, direction)
-    return _row_sweep(rows.transpose(0, 2, 1, 3), weights["col"], merge_mode, direction).transpose(0, 2, 1, 3)
+    x = _to_patches(_as_feature_map(x), _checks.positive_int("patch_size", patch_size))
+    first, second = ("row", "col") if order == "rows_first" else ("col", "row")
+    if order == "columns_first":
+        x = x.transpose(0, 2, 1, 3)                       # columns become rows; undone at the end
+    y = _row_sweep(x, weights[first], merge_mode, direction)
+    y = _row_sweep(y.transpose(0, 2, 1, 3), weights[second], merge_mode, direction).transpose(0, 2, 1, 3)
+    return y.transpose(0, 2, 1, 3) if order == "columns_first" else y
 
 
 def bidirectional_gru_numpy(x, forward: GRUWeights, backward: GRUWeights, merge_mode: str = "concat"):
@@ -242,20 +260,24 @@ def renet2d_weights(layer):
     return out
 
 
-def renet2d_numpy(x, weights, merge_mode: str = "concat"):
+def renet2d_numpy(x, weights, merge_mode: str = "concat", *, order: str = "rows_first", patch_size: int = 1):
     """A ReNet-style 2-D sweep in NumPy: bidirectional GRU over rows, then over columns.
 
     ``y = cols(rows(x))`` with ``rows`` = :func:`row_sweep_numpy` and ``cols`` the same on the
     columns of the row output. Every output pixel depends on every input pixel (see
-    :func:`change_map`). The float64 reference for :class:`gruseg.layers.ReNet2D`.
+    :func:`change_map`). The float64 reference for :class:`gruseg.layers.ReNet2D`, with its
+    options: ``order="columns_first"`` sweeps the columns first (ReNet's order) and
+    ``patch_size=p`` reads each non-overlapping ``p x p`` patch as one sequence element.
 
     Args:
         x: (B, H, W, C) feature map.
         weights: ``{"row": (fw, bw), "col": (fw, bw)}`` as returned by :func:`renet2d_weights`.
         merge_mode: how the two directions are merged (as ``keras.layers.Bidirectional``).
+        order: one of :data:`SWEEP_ORDERS`.
+        patch_size: ``p``; H and W must be divisible by it.
 
     Returns:
-        (B, H, W, 2U) for ``"concat"`` (else (B, H, W, U)), float64.
+        (B, H/p, W/p, 2U) for ``"concat"`` (else (B, H/p, W/p, U)), float64.
 
     Example:
         >>> from gruseg.gru import random_gru_weights
@@ -264,7 +286,7 @@ def renet2d_numpy(x, weights, merge_mode: str = "concat"):
         >>> renet2d_numpy(np.zeros((1, 6, 5, 3)), w).shape
         (1, 6, 5, 8)
     """
-    return _sweep2d(x, weights, merge_mode, _gru_direction)
+    return _sweep2d(x, weights, merge_mode, _gru_direction, order, patch_size)
 
 
 def mingru_sweep2d_weights(layer):
@@ -286,20 +308,24 @@ def mingru_sweep2d_weights(layer):
     return {key: (read(f"{key}_fwd"), read(f"{key}_bwd")) for key in ("row", "col")}
 
 
-def mingru_sweep2d_numpy(x, weights, merge_mode: str = "concat"):
+def mingru_sweep2d_numpy(x, weights, merge_mode: str = "concat", *, order: str = "rows_first",
+                         patch_size: int = 1):
     """A minGRU 2-D sweep in NumPy, the float64 reference for :class:`gruseg.layers.MinGRUSweep2D`.
 
     The skeleton of :func:`renet2d_numpy` (rows both ways, merged; then the columns of that both
-    ways, merged) with :func:`gruseg.gru.mingru_sequence` as the cell.
+    ways, merged; same ``order`` and ``patch_size`` options) with
+    :func:`gruseg.gru.mingru_sequence` as the cell.
 
     Args:
         x: (B, H, W, C) feature map.
         weights: ``{"row": ((kernel, bias), (kernel, bias)), "col": (...)}`` as returned by
             :func:`mingru_sweep2d_weights`.
         merge_mode: one of :data:`MERGE_MODES`.
+        order: one of :data:`SWEEP_ORDERS`.
+        patch_size: ``p``; H and W must be divisible by it.
 
     Returns:
-        (B, H, W, 2U) for ``"concat"`` (else (B, H, W, U)), float64.
+        (B, H/p, W/p, 2U) for ``"concat"`` (else (B, H/p, W/p, U)), float64.
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -308,7 +334,7 @@ def mingru_sweep2d_numpy(x, weights, merge_mode: str = "concat"):
         >>> mingru_sweep2d_numpy(np.ones((1, 6, 5, 3)), w).shape
         (1, 6, 5, 4)
     """
-    return _sweep2d(x, weights, merge_mode, _mingru_direction)
+    return _sweep2d(x, weights, merge_mode, _mingru_direction, order, patch_size)
 
 
 # --------------------------------------------------------------------------------------------
