@@ -90,19 +90,6 @@ def test_mingru_sweep2d_numpy_matches_the_layer(scan, merge_mode, channels):
     np.testing.assert_allclose(y, ref, atol=1e-5)
 
 
-@pytest.mark.parametrize("order", ["rows_first", "columns_first"])
-@pytest.mark.parametrize("patch_size", [1, 2])
-def test_mingru_sweep2d_numpy_follows_the_layers_order_and_patches(order, patch_size):
-    x = _x((2, 4, 6, 3), seed=6)
-    layer = layers.MinGRUSweep2D(3, order=order, patch_size=patch_size, seed=1)
-    layer.build(x.shape)
-    rng = np.random.default_rng(1)
-    layer.set_weights([rng.normal(0, 0.3, w.shape).astype("float32") for w in layer.get_weights()])
-    ref = sweeps.mingru_sweep2d_numpy(x, sweeps.mingru_sweep2d_weights(layer), order=order, patch_size=patch_size)
-    assert ref.shape == (2, 4 // patch_size, 6 // patch_size, 6)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x)), ref, atol=1e-5)
-
-
 def test_mingru_sweep2d_weights_refuses_other_layers():
     with pytest.raises(ValueError, match="built MinGRUSweep2D"):
         sweeps.mingru_sweep2d_weights(layers.ReNet2D(2))

@@ -132,15 +132,20 @@ def test_renet2d_numpy_matches_keras_renet2d(reset_after, merge_mode, channels):
     np.testing.assert_allclose(y, ref, atol=1e-5)
 
 
+@pytest.mark.parametrize("cell", ["renet", "mingru"])
 @pytest.mark.parametrize("order", ["rows_first", "columns_first"])
 @pytest.mark.parametrize("patch_size", [1, 2])
-def test_renet2d_numpy_follows_the_layers_order_and_patches(order, patch_size):
+def test_numpy_sweeps_follow_the_layers_order_and_patches(cell, order, patch_size):
     layers = pytest.importorskip("gruseg.layers")
-    layer = layers.ReNet2D(3, order=order, patch_size=patch_size, seed=0)
+    make, read, reference = {
+        "renet": (layers.ReNet2D, sweeps.renet2d_weights, sweeps.renet2d_numpy),
+        "mingru": (layers.MinGRUSweep2D, sweeps.mingru_sweep2d_weights, sweeps.mingru_sweep2d_numpy),
+    }[cell]
+    layer = make(3, order=order, patch_size=patch_size, seed=0)
     x = _fmap((2, 4, 6, 2))
     layer.build(x.shape)
     _randomize_weights(layer, seed=2)
-    ref = sweeps.renet2d_numpy(x, sweeps.renet2d_weights(layer), order=order, patch_size=patch_size)
+    ref = reference(x, read(layer), order=order, patch_size=patch_size)
     assert ref.shape == (2, 4 // patch_size, 6 // patch_size, 6)
     np.testing.assert_allclose(np.asarray(layer(x)), ref, atol=1e-5)
 
