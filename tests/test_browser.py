@@ -235,6 +235,8 @@ def test_zh_page_text_is_drawn_with_a_cjk_font(book, open_page):
     text = page.evaluate("() => (document.querySelector('article') || document.body).innerText")
     missing = [s for s in ZH_STRINGS if s not in text]
     assert not missing, f"{ZH_DOCNAME}: Chinese text missing from the rendered page: {missing}"
+    lang = page.evaluate("() => (document.querySelector('article h1').closest('[lang]') || {}).lang || ''")
+    assert lang.startswith("zh"), f"{ZH_DOCNAME}: the page is marked lang={lang!r}; Chinese needs lang=zh-* (else Japanese glyphs)"
     page.evaluate("async () => { await document.fonts.ready; }")
 
     # 1. The platform fonts Chromium used for each node's own text cover every Han character in it.
