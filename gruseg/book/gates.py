@@ -45,7 +45,7 @@ from gruseg.gru import gru_weights_from_keras
 __all__ = ["layer_input", "row_sweep_gates", "keras_row_sweep", "DIRECTIONS"]
 
 DIRECTIONS = ("forward", "backward")
-"""Directions of a row sweep: ``"forward"`` reads left to right, ``"backward"`` right to left."""
+"""The two directions of a row sweep; ``"forward"`` reads left to right, ``"backward"`` right to left."""
 
 
 def _row_gru(layer, direction):
@@ -122,7 +122,7 @@ def row_sweep_gates(layer, x, direction: str = "forward"):
         direction: ``"forward"`` (left to right) or ``"backward"`` (right to left).
 
     Returns:
-        dict of (B, H, W, U) float64 arrays, in column order whatever the direction:
+        A dict of (B, H, W, U) float64 arrays, in column order whatever the direction, with
         ``"h"`` the hidden state after reading pixel (i, j), ``"z"`` the update gate,
         ``"r"`` the reset gate and ``"h_tilde"`` the candidate state of that step.
 

@@ -108,7 +108,7 @@ def train_with_gradient_tape(model, dataset, epochs=1, optimizer=None, loss=None
         model: a built ``keras.Model`` (compiled or not; its compiled optimizer and loss are NOT
             used: pass them here).
         dataset: a re-iterable of ``(x, y)`` batches, e.g. a ``tf.data.Dataset`` from
-            :func:`gruseg.data.to_dataset`. It is iterated once per epoch, in its own order: to
+            :func:`gruseg.data.pipeline.to_dataset`. It is iterated once per epoch, in its own order: to
             compare with ``model.fit``, do not shuffle (or shuffle identically in both).
         epochs: positive int, passes over ``dataset``.
         optimizer: a ``keras.optimizers.Optimizer`` or name (``"sgd"``, ``"adam"``, ...); default

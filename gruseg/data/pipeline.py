@@ -13,7 +13,7 @@ Augmentation (:class:`Augmentation`) transforms an image and its mask together:
   random position, resized back to the full size (bilinear for the image, nearest for the mask,
   so labels are never blended).
 
-Tasks whose labels depend on the position (:func:`gruseg.data.make_long_range` counts curves
+Tasks whose labels depend on the position (:func:`gruseg.data.synthetic.make_long_range` counts curves
 from the left or top border) must not be flipped or cropped.
 
 Example:
