@@ -7,7 +7,7 @@ as ``from gruseg.book import name``. The library never imports ``gruseg.book``.
   minGRU sweeps, per-pixel states of a sweep, partial sweeps, change maps, rows-as-batch vs a
   row loop (chapters 3, 4, 5).
 * :mod:`~gruseg.book.gates`: the gates of a trained sweep at every pixel (chapter 4).
-* :mod:`~gruseg.book.receptive_field`: theoretical and measured receptive fields (chapter 1).
+* :mod:`~gruseg.book.receptive_field`: nominal, exact and measured receptive fields (chapter 1).
 * :mod:`~gruseg.book.analysis`: gradient norms through time, seeded recurrent layers (chapters 2, 6).
 * :mod:`~gruseg.book.experiments`: timings, sweep cost, fixed-step training runs, equal-budget
   comparisons (chapters 3, 5, 6).
@@ -35,7 +35,8 @@ _EXPORTS = {
     ],
     "gates": ["DIRECTIONS", "layer_input", "row_sweep_gates", "keras_row_sweep"],
     "receptive_field": [
-        "receptive_field_size", "receptive_field_growth", "unet_receptive_field", "influence_map",
+        "receptive_field_size", "receptive_field_growth", "unet_receptive_field", "unet_window",
+        "unet_max_receptive_field", "influence_map",
         "influence_bbox",
     ],
     "analysis": ["gradient_norms_through_time", "make_recurrent_layer"],
