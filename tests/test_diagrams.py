@@ -179,14 +179,22 @@ def test_draw_sweeps_prints_the_shapes_and_one_arrow_pair_per_sequence(kwargs):
     printed = " → ".join(diagram_texts(fig, "shape"))
     assert printed == " → ".join(str(shape) for _, _, shape in steps)
     assert " → ".join(diagram_texts(fig, "symbols")) == " → ".join(symbols for _, symbols, _ in steps)
-    _, hp, wp, _ = steps[-1][2]
-    assert _count(fig, "arrow_right") == _count(fig, "arrow_left") == min(hp, 6)
-    assert _count(fig, "arrow_down") == _count(fig, "arrow_up") == min(wp, 8)
+    _, hp, wp, _ = steps[-1][2]                 # these maps are small: every row and column is drawn
+    assert _count(fig, "arrow_right") == _count(fig, "arrow_left") == hp
+    assert _count(fig, "arrow_down") == _count(fig, "arrow_up") == wp
     titles = diagram_texts(fig, "step")
     first_rows = kwargs.get("order", "rows_first") == "rows_first"
     assert ("each row" in titles[1]) == first_rows and ("each column" in titles[2]) == first_rows
     (note,) = diagram_texts(fig, "note")
     assert 'order="columns_first"' in note and "patch_size" in note
+
+
+@pytest.mark.parametrize("input_shape, rows, cols", [((2, 32, 32, 16), 8, 8), ((1, 64, 16, 3), 8, 2),
+                                                    ((1, 12, 40, 3), 3, 10)])
+def test_draw_sweeps_keeps_the_proportions_of_a_large_map(input_shape, rows, cols):
+    fig = draw_sweeps(input_shape, units=4)
+    assert _count(fig, "arrow_right") == rows and _count(fig, "arrow_down") == cols
+    assert diagram_texts(fig, "shape")[-1] == str((*input_shape[:3], 8))
 
 
 # ---------------------------------------------------------------- 4. the article's model beside the corrected one

@@ -390,7 +390,9 @@ def draw_sweeps(input_shape=(2, 8, 8, 3), units=4, order="rows_first", patch_siz
     patch_size=p)``, drawn by the same arguments here.
 
     Args:
-        input_shape: ``(B, H, W, C)``; the grids show at most 6 rows and columns of the map.
+        input_shape: ``(B, H, W, C)``; the grids show every row and column of a map of up to 8 x 10
+            sequence elements, and a map in the same proportions otherwise (one arrow per drawn row
+            or column and direction).
         units, order, patch_size, merge_mode: as for :class:`gruseg.ReNet2D`.
 
     Returns:
@@ -403,7 +405,7 @@ def draw_sweeps(input_shape=(2, 8, 8, 3), units=4, order="rows_first", patch_siz
         >>> diagram_texts(fig, "shape")
         ['(2, 6, 10, 3)', '(12, 10, 3) → (12, 10, 8)', '(20, 6, 8) → (20, 6, 8)', '(2, 6, 10, 8)']
         >>> [sum(t.get_gid() == gid for t in fig.axes[0].texts) for gid in ("arrow_right", "arrow_down")]
-        [6, 8]
+        [6, 10]
     """
     import matplotlib.pyplot as plt
 
@@ -411,8 +413,9 @@ def draw_sweeps(input_shape=(2, 8, 8, 3), units=4, order="rows_first", patch_siz
     p = patch_size
     _, hp, wp, _ = steps[-1][2]
     first_is_rows = order == "rows_first"
-    nr, nc = min(hp, 6), min(wp, 8)                 # cells drawn (sequence elements: pixels or patches)
-    cell = 4.0 / max(nr, nc)
+    scale = min(1.0, 8 / hp, 10 / wp)               # at most 8 x 10 cells drawn, in the map's proportions
+    nr, nc = max(1, round(hp * scale)), max(1, round(wp * scale))
+    cell = 4.0 / max(nr, nc, 6)
     fig, ax = plt.subplots(figsize=(10, 3.9))
     ax.set_xlim(0, 26.4), ax.set_ylim(-2.0, 7.7), ax.set_aspect("equal"), ax.axis("off")
     x_panels = [0.6, 7.4, 14.2, 21.0]
@@ -433,10 +436,11 @@ def draw_sweeps(input_shape=(2, 8, 8, 3), units=4, order="rows_first", patch_siz
         _grid(ax, x0, top, nr * q, nc * q, cell / q, fc, patch=q)
         xc = x0 + nc * cell / 2
         ax.text(xc, top + 0.3, title, ha="center", va="bottom", fontsize=9.5, gid="step")
-        ax.text(xc, top - nr * cell - 0.4, " → ".join(s[1] for s in group), ha="center", va="top", fontsize=8.5,
-                gid="symbols")
-        ax.text(xc, top - nr * cell - 1.15, " → ".join(str(s[2]) for s in group), ha="center", va="top",
-                fontsize=8.5, family="DejaVu Sans Mono", gid="shape")
+        symbols, shapes = " → ".join(s[1] for s in group), " → ".join(str(s[2]) for s in group)
+        size = 8.5 if max(len(symbols), len(shapes)) <= 28 else 7.5     # long shapes: smaller, not overlapping
+        ax.text(xc, top - nr * cell - 0.4, symbols, ha="center", va="top", fontsize=size, gid="symbols")
+        ax.text(xc, top - nr * cell - 1.15, shapes, ha="center", va="top", fontsize=size, family="DejaVu Sans Mono",
+                gid="shape")
         if k in (1, 2):
             arrow_kw = dict(arrowstyle="-|>", lw=1.1, shrinkA=0, shrinkB=0)
             off = cell * 0.17
