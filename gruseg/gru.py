@@ -2,7 +2,8 @@
 
 No TensorFlow here: the first chapters run these without waiting for a graph to trace.
 
-The book's GRU (Cho et al. 2014), for one step with input ``x`` and previous state ``h``::
+The book's GRU, for one step with input ``x`` and previous state ``h``, in the form of Chung et
+al. 2014::
 
     z       = sigmoid(x W_xz + h W_hz + b_z)             update gate
     r       = sigmoid(x W_xr + h W_hr + b_r)             reset gate
@@ -16,11 +17,14 @@ article's ``W [h, x]`` with ``W = [W_h; W_x]`` stacked.
 
 Two gates (``z``, ``r``); ``h_tilde`` is a proposal, not a gate.
 
-Keras' convention differs in one place: its ``z`` multiplies the *old* state,
-``h_new = z_k * h + (1 - z_k) * h_tilde``. Since ``1 - sigmoid(a) = sigmoid(-a)``, the two are
-the same model with the update-gate weights negated; :func:`gru_weights_from_keras` does that
-negation, so :func:`gru_sequence` reproduces ``keras.layers.GRU`` while reporting ``z`` in the
-book's sense ("how much of the candidate to take").
+Who wrote which form: the GRU's inventors, Cho et al. 2014 (eq. 7), let ``z`` multiply the *old*
+state, ``h_new = z * h + (1 - z) * h_tilde``, and so do Keras and PyTorch; the form above, with
+``z`` on the candidate, is Chung et al. 2014's, and the article's. The candidate with the reset
+gate inside the product (``reset_after=False``) is Cho et al.'s; ``reset_after=True`` is the
+cuDNN form Keras uses by default. Since ``1 - sigmoid(a) = sigmoid(-a)``, the two update forms
+are the same model with the update-gate weights negated; :func:`gru_weights_from_keras` does
+that negation, so :func:`gru_sequence` reproduces ``keras.layers.GRU`` while reporting ``z`` in
+the book's sense ("how much of the candidate to take").
 
 minGRU (Feng et al. 2024, chapter 5) drops ``h`` from the gate and the candidate::
 
@@ -85,7 +89,7 @@ class _Sizes:
 
 @dataclass
 class GRUWeights(_Sizes):
-    """Parameters of one GRU layer in the book's convention (``z`` weights the candidate).
+    """Parameters of one GRU layer in the book's convention (``z`` weights the candidate, as in Chung et al. 2014).
 
     Shapes, with ``D`` input features and ``U`` units:
         ``W_xz, W_xr, W_xh``: (D, U) input weights of the update gate, reset gate, candidate.
@@ -306,7 +310,8 @@ def gru_weights_from_keras(layer_or_arrays, reset_after: bool | None = None) -> 
     Keras stores ``kernel`` (D, 3U), ``recurrent_kernel`` (U, 3U) with the gate blocks in the
     order z, r, h, and ``bias`` of shape (3U,) when ``reset_after=False`` or (2, 3U) (input
     bias; recurrent bias) when ``reset_after=True``. Keras' update gate multiplies the old
-    state, so its weights are negated here (``1 - sigmoid(a) == sigmoid(-a)``).
+    state (Cho et al. 2014's form), so its weights are negated here, into the book's (Chung et
+    al. 2014's) form (``1 - sigmoid(a) == sigmoid(-a)``).
 
     Args:
         layer_or_arrays: a built ``keras.layers.GRU`` (or its ``.cell``), or the list

@@ -10,7 +10,8 @@ import importlib
 
 import pytest
 
-NUMPY_MODULES = ["gruseg._checks", "gruseg.gru", "gruseg.book.sweeps", "gruseg.book.receptive_field"]
+NUMPY_MODULES = ["gruseg._checks", "gruseg.gru", "gruseg.book.sweeps", "gruseg.book.receptive_field",
+                 "gruseg.book.diagrams"]   # diagrams: matplotlib, no Keras
 KERAS_MODULES = ["gruseg.book.gates", "gruseg.book.analysis", "gruseg.book.experiments", "gruseg.book.faq",
                  "gruseg.book.sgd", "gruseg.book.widgets"]
 

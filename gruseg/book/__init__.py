@@ -7,13 +7,16 @@ as ``from gruseg.book import name``. The library never imports ``gruseg.book``.
   minGRU sweeps, per-pixel states of a sweep, partial sweeps, change maps, rows-as-batch vs a
   row loop (chapters 3, 4, 5).
 * :mod:`~gruseg.book.gates`: the gates of a trained sweep at every pixel (chapter 4).
-* :mod:`~gruseg.book.receptive_field`: theoretical and measured receptive fields (chapter 1).
+* :mod:`~gruseg.book.receptive_field`: nominal, exact and measured receptive fields (chapter 1).
 * :mod:`~gruseg.book.analysis`: gradient norms through time, seeded recurrent layers (chapters 2, 6).
 * :mod:`~gruseg.book.experiments`: timings, sweep cost, fixed-step training runs, equal-budget
   comparisons (chapters 3, 5, 6).
 * :mod:`~gruseg.book.faq`: chapter 6's row model and row-memory task.
 * :mod:`~gruseg.book.sgd`: mini-batch SGD written out with ``GradientTape`` (chapter 6).
 * :mod:`~gruseg.book.widgets`: the interactive GRU cell and sweep explorers (chapters 2, 3).
+* :mod:`~gruseg.book.diagrams`: diagrams drawn by code: the kinds of segmentation, the GRU cell,
+  a ReNet layer's sweeps with their shapes, the article's model beside the corrected one
+  (chapters 1-4).
 
 The NumPy GRU and minGRU the instruments build on are the library's :mod:`gruseg.gru`.
 
@@ -32,7 +35,8 @@ _EXPORTS = {
     ],
     "gates": ["DIRECTIONS", "layer_input", "row_sweep_gates", "keras_row_sweep"],
     "receptive_field": [
-        "receptive_field_size", "receptive_field_growth", "unet_receptive_field", "influence_map",
+        "receptive_field_size", "receptive_field_growth", "unet_receptive_field", "unet_window",
+        "unet_max_receptive_field", "influence_map",
         "influence_bbox",
     ],
     "analysis": ["gradient_norms_through_time", "make_recurrent_layer"],
@@ -43,6 +47,10 @@ _EXPORTS = {
     "faq": ["VOID", "row_model", "make_row_memory"],
     "sgd": ["train_with_gradient_tape", "max_weight_difference"],
     "widgets": ["gru_cell_explorer", "sweep_explorer"],
+    "diagrams": [
+        "diagram_texts", "segmentation_kinds_scene", "draw_segmentation_kinds", "draw_gru_cell", "sweep_shapes",
+        "draw_sweeps", "ArticleLayer", "article_layers", "draw_model_comparison",
+    ],
 }
 
 __all__, __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
