@@ -236,7 +236,7 @@ def _error_cases(tmp_path, run_dir, bad_models):
         ([*base, "--resume", "--out", str(damaged)], "epoch_0003.keras, which is missing"),
         ([*base, "--size", "32", "--resume", "--out", str(run_dir)], "--resume: the run in"),
         (["evaluate", "--model", str(tmp_path / "missing.keras")], "file not found"),
-        (["train", "--num-classes", "1", "--out", str(out)], "argument --num-classes: must be an integer in [2, 65536], got 1"),
+        (["train", "--num-classes", "1", "--out", str(out)], "argument --num-classes: must be an integer in [2, 1024], got 1"),
         (["train", "--learning-rate", "-1", "--out", str(out)], "argument --learning-rate"),
         (["evaluate", "--model", str(tmp_path)], "is a directory"),
         (["evaluate", "--model", str(bad_models["text"])], "not a .keras file"),
