@@ -4,8 +4,9 @@ The lock is the file ``DIR/.gruseg.lock``. It holds the holder's pid, host and s
 JSON), for the message that refuses a second run. On POSIX the file is also locked with
 ``fcntl.flock``: the kernel releases that lock when the holder exits in any way (even
 ``kill -9``), so a lock file left behind by a dead run is stale by construction and the next run
-simply takes it over. Without ``fcntl`` (Windows) the file is created with ``O_CREAT | O_EXCL``
-and a lock whose pid is dead on this host is taken over.
+simply takes it over. Without ``fcntl`` (Windows), or on a file system without ``flock`` (some
+network mounts), the file is created with ``O_CREAT | O_EXCL`` and a lock whose pid is dead on
+this host is taken over.
 
 The file is deleted on release; a directory the lock had to create is removed again when it is
 still empty, so a run refused for any reason leaves no trace.
@@ -40,6 +41,8 @@ __all__ = ["LOCK_FILE", "DirectoryLock", "LockHeld", "holder"]
 
 LOCK_FILE = ".gruseg.lock"
 """Name of the lock file inside the locked directory."""
+
+_NO_FLOCK = {getattr(errno, name) for name in ("ENOLCK", "EOPNOTSUPP", "ENOTSUP", "EINVAL", "ENOSYS") if hasattr(errno, name)}
 
 
 class LockHeld(GrusegError):
@@ -85,11 +88,16 @@ def _pid_alive(pid) -> bool:
     return True
 
 
+def _record_is_live(path: Path) -> bool:
+    """Without flock: a lock file counts unless its pid is dead on this host."""
+    info = _read(path)
+    return path.exists() and not (info.get("host") == socket.gethostname() and not _pid_alive(info.get("pid")))
+
+
 def _held_by_other(path: Path) -> bool:
     """True when some live process holds the lock file at ``path`` (without taking it)."""
     if fcntl is None:
-        info = _read(path)
-        return path.exists() and not (info.get("host") == socket.gethostname() and not _pid_alive(info.get("pid")))
+        return _record_is_live(path)
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
@@ -99,6 +107,8 @@ def _held_by_other(path: Path) -> bool:
     except OSError as err:
         if err.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
             return True
+        if err.errno in _NO_FLOCK:
+            return _record_is_live(path)
         raise
     finally:
         os.close(fd)  # closing drops the shared lock we may have taken
@@ -138,9 +148,9 @@ class DirectoryLock:
         """True between :meth:`acquire` and :meth:`release`."""
         return self._fd is not None
 
-    def refuse(self, info) -> LockHeld:
-        # with flock the kernel vouches that the holder lives; a bare lock file (no fcntl) might be stale
-        stale = "" if fcntl is not None else f" (if no such process runs, delete {self.path})"
+    def refuse(self, info, maybe_stale=False) -> LockHeld:
+        # with flock the kernel vouches that the holder lives; a bare lock file (no flock) might be stale
+        stale = f" (if no such process runs, delete {self.path})" if maybe_stale or fcntl is None else ""
         return LockHeld(f"{self.what}: {_describe(info)} is writing there; wait for it to finish, or choose "
                         f"another directory{stale}", info)
 
@@ -151,9 +161,15 @@ class DirectoryLock:
             raise self.refuse(info)
 
     def acquire(self) -> DirectoryLock:
-        if not self.directory.exists():
-            self.directory.mkdir(parents=True)
-            self._created_dir = True
+        try:
+            if not self.directory.exists():
+                self.directory.mkdir(parents=True)
+                self._created_dir = True
+        except OSError as err:
+            if err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+                raise
+            raise GrusegError(f"{self.what}: cannot create the directory ({err.strerror}); choose a writable "
+                              "location") from None
         try:
             self._fd = self._lock_posix() if fcntl is not None else self._lock_exclusive()
             record = {"pid": os.getpid(), "host": socket.gethostname(),
@@ -173,6 +189,10 @@ class DirectoryLock:
                 os.close(fd)
                 if err.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
                     raise self.refuse(holder(self.directory) or {}) from None
+                if err.errno in _NO_FLOCK:  # a file system without flock (some network mounts)
+                    if self.path.stat().st_size == 0:  # the empty file our open just created
+                        self.path.unlink(missing_ok=True)
+                    return self._lock_exclusive()
                 raise
             try:  # the holder before us may have deleted the file between our open and our lock
                 same = os.path.samestat(os.fstat(fd), os.stat(self.path))
@@ -187,12 +207,11 @@ class DirectoryLock:
             try:
                 return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
             except FileExistsError:
-                info = _read(self.path)
-                if info.get("host") == socket.gethostname() and not _pid_alive(info.get("pid")):
+                if not _record_is_live(self.path):
                     self.path.unlink(missing_ok=True)  # stale: its process is gone
                     continue
-                raise self.refuse(info) from None
-        raise self.refuse(_read(self.path))
+                raise self.refuse(_read(self.path), maybe_stale=True) from None
+        raise self.refuse(_read(self.path), maybe_stale=True)
 
     def release(self) -> None:
         """Delete the lock file and close it; remove the directory if the lock created it and it is empty."""

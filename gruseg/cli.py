@@ -23,6 +23,7 @@ finite checkpoint is kept); 130 interrupted with Ctrl-C (``--out`` stays resumab
 from __future__ import annotations
 
 import argparse
+import errno
 import inspect
 import json
 import math
@@ -244,11 +245,18 @@ def main(argv=None) -> int:
     except OSError as err:
         from gruseg._files import DiskFullError, is_disk_full
 
-        if not is_disk_full(err):
+        if is_disk_full(err):
+            where = err.filename or (getattr(args, "out", None) or "the disk")
+            return _fail_user_error(DiskFullError(f"{where}: no space left on the device; free some space and run "
+                                                  "the command again", where), args)
+        if err.filename is None or err.errno not in _FILE_SYSTEM_ERRORS:
             raise
-        where = err.filename or (getattr(args, "out", None) or "the disk")
-        return _fail_user_error(DiskFullError(f"{where}: no space left on the device; free some space and run the "
-                                              "command again", where), args)
+        # a path the user chose that cannot be written or read (permissions, a read-only mount, ...)
+        message = f"{err.filename}: {err.strerror}; check the path and its permissions, or choose another location"
+        if _command(args) == "train":
+            kept, todo = _train_status(Path(args.out))
+            message += f"; {kept}: then {todo}"
+        return _fail(message)
     except MemoryError:
         return _fail_out_of_memory("", args)
     except SystemExit as exc:  # --help / --version
@@ -259,6 +267,11 @@ def main(argv=None) -> int:
         shape = re.search(r"shape\s*\[[^\]]*\]", str(err))
         return _fail_out_of_memory(f" (TensorFlow could not allocate a tensor of {shape.group(0)})" if shape else "",
                                    args)
+
+
+_FILE_SYSTEM_ERRORS = {getattr(errno, name) for name in ("EACCES", "EPERM", "EROFS", "ENOENT", "ENOTDIR", "EISDIR",
+                                                         "ENAMETOOLONG", "ELOOP", "EEXIST", "EXDEV", "EMLINK")
+                       if hasattr(errno, name)}
 
 
 def _command(args):
@@ -287,7 +300,7 @@ def _fail_out_of_memory(detail, args) -> int:
     message = f"out of memory{detail}; lower --batch-size or --size"
     if _command(args) == "train":
         kept, todo = _train_status(Path(args.out))
-        message += f" (or --samples); {kept}: then {todo}"
+        message += f", or use less data (--samples) or a smaller model (--model-arg); {kept}: then {todo}"
     return _fail(message)
 
 
@@ -347,6 +360,9 @@ def _say(args, *parts):
 
 def _check_writable_target(out: Path, flag="--out") -> None:
     """``out`` may not exist yet; its nearest existing ancestor must be a writable directory."""
+    if out.is_symlink() and not out.exists():
+        raise GrusegError(f"{flag} {out}: a broken symbolic link (to {out.readlink()}); fix the link or choose "
+                          f"another {flag}")
     if out.exists() and not out.is_dir():
         raise GrusegError(f"{flag} {out}: is a file, not a directory; choose a directory path for {flag}")
     probe = out
@@ -442,7 +458,7 @@ def _build(args, size, num_classes):
     except GrusegError as err:
         raise GrusegError(f"--model {name} --size {size_text}: {err}") from None
     except ValueError as err:  # a --model-arg value the builder refuses (its message names it)
-        if not kwargs.keys() - {"seed"}:
+        if not args.model_arg:
             raise
         raise GrusegError(f"--model-arg: {err}") from None
 
@@ -595,7 +611,10 @@ def _train(args, out: Path, lock, writing) -> int:
     _check_out(args, out)  # again, now that nobody else can write there
     writing.append(True)
     if args.overwrite:
-        shutil.rmtree(out / "checkpoint", ignore_errors=True)
+        if (out / "checkpoint").is_dir() and not (out / "checkpoint").is_symlink():
+            shutil.rmtree(out / "checkpoint")
+        else:
+            (out / "checkpoint").unlink(missing_ok=True)  # a file or a link in its place
         for name in OUTPUT_FILES:
             (out / name).unlink(missing_ok=True)
     (out / "checkpoint").mkdir(parents=True, exist_ok=True)

@@ -81,8 +81,11 @@ def _open(path, lossy=None):
     path = Path(path)
     if path.is_symlink() and not path.exists():
         raise GrusegError(f"{path}: a broken symbolic link (to {path.readlink()}); fix the link or remove it")
-    if not path.is_file():
+    if not path.exists():
         raise GrusegError(f"{path}: file not found; check the path")
+    if not path.is_file():
+        raise GrusegError(f"{path}: not a regular file ({'a directory' if path.is_dir() else 'a device or pipe'}); "
+                          "pass an image file")
     if path.stat().st_size == 0:
         raise GrusegError(f"{path}: the file is empty (0 bytes); re-export it or remove it")
     try:
@@ -109,10 +112,9 @@ def _open(path, lossy=None):
         raise GrusegError(
             f"{path}: not a readable image (is it really a {path.suffix} file?); "
             "re-export it as PNG or JPEG, or remove it") from None
-    except (OSError, SyntaxError, ValueError) as err:
-        if isinstance(err, GrusegError):
-            raise
-        # PIL reports truncated or corrupt data as OSError ("image file is truncated", ...)
+    except (GrusegError, MemoryError):
+        raise
+    except Exception as err:  # noqa: BLE001 - a user's file: truncated or corrupt data (OSError), broken EXIF, ...
         raise GrusegError(
             f"{path}: the image data is truncated or corrupt ({err}); "
             "re-export or re-download the file, or remove it") from None
@@ -440,8 +442,10 @@ def _list_files(folder, unsupported=None):
             continue
         if path.is_symlink() and not path.exists():
             raise GrusegError(f"{path}: a broken symbolic link (to {path.readlink()}); fix the link or remove it")
-        if not path.is_file():
+        if path.is_dir():
             continue
+        if not path.is_file():
+            raise GrusegError(f"{path}: not a regular file (a device, pipe or socket); put image files there")
         if path.stem in files:
             raise GrusegError(
                 f"{folder}: two files share the stem {path.stem!r} ({files[path.stem].name} "
