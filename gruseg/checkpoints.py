@@ -114,6 +114,8 @@ def _check_best_file(path: Path, state_path: Path):
 
 def _check_model_file(path: Path, state_path: Path):
     """A ``.keras`` file is a zip archive holding ``config.json`` and ``model.weights.h5``."""
+    if path.is_dir():
+        raise GrusegError(f"{path}: a directory, not a checkpoint file; {_FRESH.format(dir=path.parent)}")
     if not path.is_file():
         raise GrusegError(f"{state_path} names the checkpoint {path.name}, which is missing; "
                           f"{_FRESH.format(dir=path.parent)}")

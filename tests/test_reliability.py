@@ -593,7 +593,7 @@ RESUME_DAMAGE = [
     ("checkpoint of another epoch", _edit_state(checkpoint="epoch_0001.keras"),
      "'checkpoint' 'epoch_0001.keras' is not the model of epoch 2"),
     ("checkpoint missing", _remove("epoch_0002.keras"), "names the checkpoint epoch_0002.keras, which is missing"),
-    ("checkpoint a directory", _as_directory, "epoch_0002.keras, which is missing"),
+    ("checkpoint a directory", _as_directory, "epoch_0002.keras: a directory, not a checkpoint file"),
     ("checkpoint a text file", _write("epoch_0002.keras", "hello"), "the checkpoint is damaged (not a complete "
                                                                    ".keras archive"),
     ("checkpoint cut in half", _halve, "epoch_0002.keras: the checkpoint is damaged"),
@@ -786,6 +786,7 @@ def test_ctrl_c_at_any_moment_leaves_out_resumable_or_as_it_was(tmp_path, monkey
         assert _leftovers(out) == []
 
 
+@pytest.mark.slow  # five trainings in a row: 20-40 s on the shared machine
 @pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 def test_ctrl_c_during_a_resumed_or_overwriting_run_keeps_what_was_there(tmp_path, monkeypatch, capsys,
                                                                          default_sigint):
@@ -890,6 +891,7 @@ def _nan_loss_in_epoch(epoch, value=float("nan")):
     return on_train_batch_end
 
 
+@pytest.mark.slow  # a run and its resume, per case: 20-40 s on the shared machine
 @pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 @pytest.mark.parametrize("epoch, value", [(1, float("nan")), (2, float("nan")), (3, float("inf"))])
 def test_a_diverged_run_exits_1_writes_no_model_and_resumes_from_the_last_finite_epoch(tmp_path, monkeypatch, capsys,
@@ -1000,6 +1002,7 @@ def test_a_stale_lock_is_taken_over_and_does_not_make_out_non_empty(tmp_path, co
     assert not (out / LOCK_FILE).exists() and (out / "metrics.json").is_file()
 
 
+@pytest.mark.slow  # three trainings in a row: 20-40 s on the shared machine
 def test_the_lock_is_released_on_success_error_and_interrupt(tmp_path, monkeypatch, default_sigint, capsys):
     out = tmp_path / "run"
     argv = [*TRAIN, "--epochs", "1", "--out", str(out)]
