@@ -7,7 +7,7 @@ Layout (``out_dir/checkpoint/``)::
     state.json          {"epoch": 3, "checkpoint": "epoch_0003.keras", "history": {...}, ...}
     run.json            the command line's arguments (written by ``gruseg train``)
 
-Every file is replaced atomically (:func:`gruseg._files.atomic_write`); ``state.json`` is replaced
+Every file is replaced atomically (``gruseg._files.atomic_write``); ``state.json`` is replaced
 *after* the model file it names, so it always points at a complete checkpoint, and the previous
 epoch's file is deleted only after that. This module imports neither Keras nor TensorFlow: the
 command line checks a checkpoint before it pays for either.

@@ -9,7 +9,8 @@ tf = pytest.importorskip("tensorflow")
 from gruseg.gru import gru_sequence, gru_weights_from_keras  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from gruseg.book.sweeps import renet2d_numpy, renet2d_weights  # noqa: E402
+from gruseg.book.sweeps import mingru_sweep2d_numpy, mingru_sweep2d_weights, renet2d_numpy, renet2d_weights  # noqa: E402
+from gruseg.gru import linear_scan as np_linear_scan  # noqa: E402
 from gruseg.layers import MinGRUSweep2D, ReNet2D, RowGRU2D, linear_scan  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
@@ -22,44 +23,6 @@ def _x(shape, seed=0):
 # ------------------------------------------------------------------------------------------
 # NumPy references
 # ------------------------------------------------------------------------------------------
-def _np_merge(a, b, mode):
-    return {"concat": lambda: np.concatenate([a, b], -1), "sum": lambda: a + b,
-            "ave": lambda: (a + b) / 2, "mul": lambda: a * b}[mode]()
-
-
-def _np_linear_scan(a, b, reverse=False):
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    h = np.zeros_like(a[:, 0])
-    out = np.zeros_like(a)
-    steps = range(a.shape[1] - 1, -1, -1) if reverse else range(a.shape[1])
-    for t in steps:
-        h = a[:, t] * h + b[:, t]
-        out[:, t] = h
-    return out
-
-
-def _np_mingru_direction(x, kernel, bias, units, reverse):
-    proj = x.astype(np.float64) @ kernel + bias
-    z = 1 / (1 + np.exp(-proj[..., :units]))
-    h_tilde = proj[..., units:]
-    return _np_linear_scan(1 - z, z * h_tilde, reverse)
-
-
-def _np_mingru_sweep(x, layer):
-    k = {d: np.asarray(layer.kernels[d], np.float64) for d in layer.DIRECTIONS}
-    bias = {d: np.asarray(layer.biases[d], np.float64) for d in layer.DIRECTIONS}
-    u, mode = layer.units, layer.merge_mode
-    b, h, w, c = x.shape
-    rows = x.reshape(b * h, w, c)
-    y = _np_merge(_np_mingru_direction(rows, k["row_fwd"], bias["row_fwd"], u, False),
-                  _np_mingru_direction(rows, k["row_bwd"], bias["row_bwd"], u, True), mode)
-    d = y.shape[-1]
-    cols = y.reshape(b, h, w, d).transpose(0, 2, 1, 3).reshape(b * w, h, d)
-    y = _np_merge(_np_mingru_direction(cols, k["col_fwd"], bias["col_fwd"], u, False),
-                  _np_mingru_direction(cols, k["col_bwd"], bias["col_bwd"], u, True), mode)
-    return y.reshape(b, w, h, -1).transpose(0, 2, 1, 3)
-
-
 def _randomize_biases(layer, seed=0):
     """Zero-initialised biases would hide bias-handling bugs: give every weight random values."""
     rng = np.random.default_rng(seed)
@@ -143,7 +106,7 @@ def test_linear_scan_matches_numpy(scan, reverse):
     a = rng.uniform(0, 1, (3, 9, 4)).astype("float32")
     b = rng.normal(size=(3, 9, 4)).astype("float32")
     got = np.asarray(linear_scan(a, b, scan=scan, reverse=reverse))
-    np.testing.assert_allclose(got, _np_linear_scan(a, b, reverse), atol=1e-5)
+    np.testing.assert_allclose(got, np_linear_scan(a, b, reverse=reverse), atol=1e-5)
 
 
 @pytest.mark.parametrize("merge_mode", ["concat", "ave"])
@@ -155,7 +118,7 @@ def test_mingru_sweep_matches_numpy_and_scans_agree(merge_mode):
     par.build(x.shape)
     _randomize_biases(seq)
     par.set_weights(seq.get_weights())
-    ref = _np_mingru_sweep(x, seq)
+    ref = mingru_sweep2d_numpy(x, mingru_sweep2d_weights(seq), merge_mode)
     y_seq, y_par = np.asarray(seq(x)), np.asarray(par(x))
     np.testing.assert_allclose(y_seq, ref, atol=1e-5)
     np.testing.assert_allclose(y_par, ref, atol=1e-5)
@@ -214,9 +177,9 @@ def test_seed_fixes_initial_weights(cls):
         return layer.get_weights()
 
     a, b, c = weights(7), weights(7), weights(8)
-    for wa, wb in zip(a, b):
+    for wa, wb in zip(a, b, strict=True):
         np.testing.assert_array_equal(wa, wb)
-    assert any(not np.array_equal(wa, wc) for wa, wc in zip(a, c))
+    assert any(not np.array_equal(wa, wc) for wa, wc in zip(a, c, strict=True))
 
 
 @pytest.mark.parametrize("cls", [ReNet2D, MinGRUSweep2D])

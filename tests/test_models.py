@@ -74,7 +74,7 @@ def test_article_model_article_call_builds_and_trains_one_step():
     before = [w.copy() for w in model.get_weights()]
     loss = model.train_on_batch(x, y)
     assert np.isfinite(loss)
-    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
     assert _predict(model, x).shape == (1, 256, 256, 2)
 
 
@@ -111,9 +111,9 @@ def test_reseg_layer_counts_follow_arguments():
 @pytest.mark.parametrize("kind", list(TINY))
 def test_same_seed_same_weights(kind):
     a, b, c = _tiny(kind, seed=3), _tiny(kind, seed=3), _tiny(kind, seed=4)
-    for wa, wb in zip(a.get_weights(), b.get_weights()):
+    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
         np.testing.assert_array_equal(wa, wb)
-    assert any(not np.array_equal(wa, wc) for wa, wc in zip(a.get_weights(), c.get_weights()))
+    assert any(not np.array_equal(wa, wc) for wa, wc in zip(a.get_weights(), c.get_weights(), strict=True))
 
 
 @pytest.mark.parametrize("kind", list(TINY))

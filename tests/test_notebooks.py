@@ -1,4 +1,4 @@
-"""The committed chapters follow the notebook contract (CONTRACT.md, "Notebooks") and stand alone.
+"""The committed chapters follow the notebook rules (README, "Adding a chapter") and stand alone.
 
 Cheap, structural checks: nbval (``pytest chapters --nbval-lax --nbval-current-env``) executes each
 notebook, and tests/test_book.py builds the book.

@@ -119,7 +119,7 @@ def test_same_seed_gives_identical_history_and_weights():
     (h1, w1), (h2, w2) = runs
     assert h1 == h2
     assert h1["epoch"] == [1, 2] and len(h1["loss"]) == 2 and len(h1["val_loss"]) == 2
-    for a, b in zip(w1, w2):
+    for a, b in zip(w1, w2, strict=True):
         np.testing.assert_array_equal(a, b)
     other = _model(seed=8)
     h3 = train(other, *_datasets(), epochs=2, seed=8, verbose=0)
@@ -135,7 +135,7 @@ def test_checkpoint_is_atomic_complete_and_loadable(tmp_path):
     assert state["epoch"] == 2 and state["checkpoint"] == "epoch_0002.keras"
     assert state["history"] == history
     loaded = keras.saving.load_model(tmp_path / CHECKPOINT_DIR / "epoch_0002.keras")
-    for a, b in zip(loaded.get_weights(), model.get_weights()):
+    for a, b in zip(loaded.get_weights(), model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     # the optimizer state travels with the checkpoint: 2 epochs x 2 batches = 4 steps
     assert int(loaded.optimizer.iterations) == 4
@@ -220,7 +220,7 @@ def test_early_stopping_stops_and_restores_best_weights(tmp_path):
     assert history["epoch"] == [1, 2, 3, 4]
     assert history["val_loss"] == pytest.approx(values[:4])
     assert not np.array_equal(snapshots[4][0], snapshots[2][0])
-    for a, b in zip(model.get_weights(), snapshots[2]):
+    for a, b in zip(model.get_weights(), snapshots[2], strict=True):
         np.testing.assert_array_equal(a, b)
     state = json.loads((tmp_path / CHECKPOINT_DIR / "state.json").read_text())
     assert state["stopped_early"] and state["best_epoch"] == 2 and state["epoch"] == 4
@@ -229,7 +229,7 @@ def test_early_stopping_stops_and_restores_best_weights(tmp_path):
     fresh = _model(seed=99)
     again = train(fresh, *_datasets(), epochs=6, out_dir=tmp_path, patience=2, resume=True, verbose=0)
     assert again == history
-    for a, b in zip(fresh.get_weights(), snapshots[2]):
+    for a, b in zip(fresh.get_weights(), snapshots[2], strict=True):
         np.testing.assert_array_equal(a, b)
 
 

@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from numbers import Real
 
 import numpy as np
+
+from gruseg import _checks
 
 __all__ = [
     "receptive_field_growth",
@@ -77,14 +78,11 @@ def receptive_field_growth(kernel_sizes, strides=None, dilations=None):
     dilations = [1] * n if dilations is None else _as_list("dilations", dilations, n)
     r, j = Fraction(1), Fraction(1)
     out = [1]
-    for i, (k, s, d) in enumerate(zip(kernel_sizes, strides, dilations)):
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"kernel_sizes[{i}] must be a positive integer, got {k!r}")
-        if isinstance(s, bool) or not isinstance(s, (Real, Fraction)) or not s > 0:
-            raise ValueError(f"strides[{i}] must be a positive number (0.5 for a 2x upsampling), got {s!r}")
-        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
-            raise ValueError(f"dilations[{i}] must be a positive integer, got {d!r}")
-        r += int(d) * (int(k) - 1) * j
+    for i, (k, s, d) in enumerate(zip(kernel_sizes, strides, dilations, strict=True)):
+        k = _checks.positive_int(f"kernel_sizes[{i}]", k)
+        _checks.positive_number(f"strides[{i}]", s)       # 0.5 (or Fraction(1, 2)) for a 2x upsampling
+        d = _checks.positive_int(f"dilations[{i}]", d)
+        r += d * (k - 1) * j
         j *= Fraction(s).limit_denominator(1 << 20)
         out.append(math.ceil(r))
     return out
@@ -131,12 +129,11 @@ def unet_receptive_field(depth, convs_per_level=2, kernel_size=3, pool_size=2, u
         >>> unet_receptive_field(2)     # 3x3 convs, two per level, two 2x2 poolings
         44
     """
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 0:
-        raise ValueError(f"depth must be a non-negative integer, got {depth!r}")
-    for name, value in (("convs_per_level", convs_per_level), ("kernel_size", kernel_size),
-                        ("pool_size", pool_size), ("up_kernel", up_kernel)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    depth = _checks.non_negative_int("depth", depth)
+    convs_per_level = _checks.positive_int("convs_per_level", convs_per_level)
+    kernel_size = _checks.positive_int("kernel_size", kernel_size)
+    pool_size = _checks.positive_int("pool_size", pool_size)
+    up_kernel = _checks.positive_int("up_kernel", up_kernel)
     kernels, strides = [], []
     for _ in range(depth):
         kernels += [kernel_size] * convs_per_level + [pool_size]
@@ -150,10 +147,10 @@ def unet_receptive_field(depth, convs_per_level=2, kernel_size=3, pool_size=2, u
 
 
 def _check_pixel(pixel, height, width):
-    if (not hasattr(pixel, "__len__") or len(pixel) != 2
-            or not all(isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in pixel)):
-        raise ValueError(f"pixel must be a (row, col) pair of integers, got {pixel!r}")
-    row, col = int(pixel[0]), int(pixel[1])
+    try:
+        row, col = _checks.int_tuple("pixel", pixel, minimum=0, length=2)
+    except ValueError:
+        raise ValueError(f"pixel must be a (row, col) pair of non-negative integers, got {pixel!r}") from None
     if not (0 <= row < height and 0 <= col < width):
         raise ValueError(f"pixel must lie inside the {height}x{width} output, got {(row, col)}")
     return row, col
@@ -204,10 +201,8 @@ def influence_map(model, image, pixel, channel=None):
         num_out = int(y.shape[3])
         if channel is None:
             channels = range(num_out)
-        elif isinstance(channel, (int, np.integer)) and not isinstance(channel, bool) and 0 <= channel < num_out:
-            channels = [int(channel)]
         else:
-            raise ValueError(f"channel must be None or an integer in [0, {num_out}), got {channel!r}")
+            channels = [_checks.integer("channel", channel, 0, num_out - 1)]
         targets = [y[0, row, col, k] for k in channels]
     total = np.zeros(x.shape[1:3], dtype=np.float32)
     for target in targets:
@@ -242,8 +237,7 @@ def influence_bbox(influence, threshold=0.0):
     m = np.abs(np.asarray(influence, dtype=np.float64))
     if m.ndim != 2:
         raise ValueError(f"influence must be a 2-D (H, W) array, got shape {m.shape}")
-    if not (isinstance(threshold, Real) and 0.0 <= threshold < 1.0):
-        raise ValueError(f"threshold must be a number in [0, 1), got {threshold!r}")
+    threshold = _checks.fraction("threshold", threshold)
     peak = m.max() if m.size else 0.0
     if not peak > 0:
         raise ValueError("influence has no non-zero entry: the output does not depend on this input")
