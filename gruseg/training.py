@@ -42,8 +42,8 @@ load_checkpoint_state = read_state
 class TrainingDiverged(GrusegError):
     """The loss became NaN or infinite; training stopped and the last finite checkpoint was kept.
 
-    Attributes: ``loss`` (the non-finite value), ``epoch`` and ``step`` (1-based, where it
-    happened), ``learning_rate`` (at that step), so that a caller can word its own advice.
+    It carries ``loss`` (the non-finite value), ``epoch`` and ``step`` (1-based, where it
+    happened) and ``learning_rate`` (at that step), so that a caller can word its own advice.
     """
 
     def __init__(self, message, loss=None, epoch=None, step=None, learning_rate=None):

@@ -282,7 +282,7 @@ def _mask_array(img, path):
 
 
 _BINARY_TOPS = (255, 65535)
-"""The top values of 8- and 16-bit images: ``{0, top}`` masks are binary masks saved at full scale."""
+"""The top values of 8- and 16-bit images; ``{0, top}`` masks are binary masks saved at full scale."""
 
 
 def _labels_from_mask(array, path, num_classes, ignore_label=None):
