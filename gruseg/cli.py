@@ -23,10 +23,12 @@ finite checkpoint is kept); 130 interrupted with Ctrl-C (``--out`` stays resumab
 from __future__ import annotations
 
 import argparse
+import errno
 import inspect
 import json
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -51,6 +53,7 @@ MAX_SIDE = 4096
 MAX_BATCH = 4096
 MAX_EPOCHS = 100_000
 MAX_SAMPLES = 1_000_000
+MAX_CLASSES = 1024  # the confusion-matrix metrics hold num_classes**2 counters; 65536 classes need 32 GB each
 
 EXAMPLES = """examples:
   gruseg train --out runs/shapes                            # the embedded synthetic shapes, ReSeg
@@ -105,13 +108,13 @@ def _model_arg(text):
     return key, value
 
 
-_POSITIVE = _checks.argparse_type(_checks.positive_int)
+_PATIENCE = _checks.argparse_type(_checks.positive_int, maximum=MAX_EPOCHS)
 _SEED = _checks.argparse_type(_checks.seed, allow_none=False)
 _BATCH = _checks.argparse_type(_checks.positive_int, maximum=MAX_BATCH)
 _EPOCHS = _checks.argparse_type(_checks.positive_int, maximum=MAX_EPOCHS)
 _SAMPLES = _checks.argparse_type(_checks.positive_int, maximum=MAX_SAMPLES)
 _LABEL = _checks.argparse_type(_checks.non_negative_int, maximum=65535)
-_NUM_CLASSES = _checks.argparse_type(_checks.integer, minimum=2, maximum=65536)
+_NUM_CLASSES = _checks.argparse_type(_checks.integer, minimum=2, maximum=MAX_CLASSES)
 _LEARNING_RATE = _checks.argparse_type(_checks.positive_number, parse=_number, maximum=10.0)
 _FRACTION = _checks.argparse_type(_checks.fraction, parse=_number)
 _WEIGHT = _checks.argparse_type(_checks.number, parse=_number, minimum=0, maximum=100)
@@ -173,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--augment", choices=("none", "flip", "flip-scale"), default=None,
                    help="training augmentation: left-right flips, and random zoom-in up to 1.25x (default: flip for "
                    "photographs and shapes, none for the long-range task)")
-    t.add_argument("--patience", type=_POSITIVE,
+    t.add_argument("--patience", type=_PATIENCE,
                    help="stop after this many epochs without a better validation mean IoU (the best epoch is kept "
                    "in any case)")
     t.add_argument("--deterministic", action="store_true",
@@ -214,10 +217,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Run the command line; returns the exit code (0 ok, 1 diverged, 2 user error, 130 interrupted).
 
+    Every failure the user can act on ends as ONE line on stderr, ``gruseg: error: ...``: a
+    :class:`~gruseg.errors.GrusegError`, an argparse error, Ctrl-C, a full disk, running out of
+    memory. For ``train``, the line ends with what ``--out`` now holds and what to run next.
+
     Example:
         >>> main(["train", "--dataset", "shapes", "--size", "32", "--epochs", "1", "--out", "runs/x"])  # doctest: +SKIP
         0
     """
+    _configure_matplotlib()
     parser = build_parser()
     args = None
     try:
@@ -228,16 +236,112 @@ def main(argv=None) -> int:
     except _UsageError as err:
         return _fail(f"{err}; see '{err.prog} --help'")
     except GrusegError as err:
-        from gruseg.training import TrainingDiverged
-
-        return _fail(str(err), code=1 if isinstance(err, TrainingDiverged) else 2)
+        return _fail_user_error(err, args)
     except KeyboardInterrupt:
-        where = ""
-        if getattr(args, "command", None) == "train":
-            where = f"; {args.out} keeps the last complete epoch: run the same command with --resume to continue"
-        return _fail(f"interrupted{where}", code=130)
+        if _command(args) == "train":
+            kept, todo = _train_status(Path(args.out))
+            return _fail(f"interrupted; {kept}: {todo}", code=130)
+        return _fail("interrupted; nothing was written" if _command(args) == "predict" else "interrupted", code=130)
+    except OSError as err:
+        from gruseg._files import DiskFullError, is_disk_full
+
+        if is_disk_full(err):
+            where = err.filename or (getattr(args, "out", None) or "the disk")
+            return _fail_user_error(DiskFullError(f"{where}: no space left on the device; free some space and run "
+                                                  "the command again", where), args)
+        if err.filename is None or err.errno not in _FILE_SYSTEM_ERRORS:
+            raise
+        # a path the user chose that cannot be written or read (permissions, a read-only mount, ...)
+        message = f"{err.filename}: {err.strerror}; check the path and its permissions, or choose another location"
+        if _command(args) == "train":
+            kept, todo = _train_status(Path(args.out))
+            message += f"; {kept}: then {todo}"
+        return _fail(message)
+    except MemoryError:
+        return _fail_out_of_memory("", args)
     except SystemExit as exc:  # --help / --version
         return exc.code if isinstance(exc.code, int) else 0
+    except Exception as err:
+        if type(err).__name__ != "ResourceExhaustedError":  # TensorFlow's out-of-memory error
+            raise
+        shape = re.search(r"shape\s*\[[^\]]*\]", str(err))
+        return _fail_out_of_memory(f" (TensorFlow could not allocate a tensor of {shape.group(0)})" if shape else "",
+                                   args)
+
+
+_FILE_SYSTEM_ERRORS = {getattr(errno, name) for name in ("EACCES", "EPERM", "EROFS", "ENOENT", "ENOTDIR", "EISDIR",
+                                                         "ENAMETOOLONG", "ELOOP", "EEXIST", "EXDEV", "EMLINK")
+                       if hasattr(errno, name)}
+
+
+def _command(args):
+    return getattr(args, "command", None)
+
+
+def _fail_user_error(err, args) -> int:
+    """One line for a GrusegError; for ``train``, a full disk or a divergence also says what ``--out`` holds."""
+    from gruseg._files import DiskFullError
+
+    diverged = "gruseg.training" in sys.modules and isinstance(err, sys.modules["gruseg.training"].TrainingDiverged)
+    if _command(args) != "train" or not isinstance(err, DiskFullError) and not diverged:
+        return _fail(str(err), code=1 if diverged else 2)
+    kept, todo = _train_status(Path(args.out))
+    if diverged:
+        kept_run = "--resume" in todo
+        again = " (with --overwrite, or a new --out)" if kept_run else ""
+        resume = f", or {todo} to continue from there" if kept_run else ""
+        return _fail(f"training diverged: the loss became {err.loss} in epoch {err.epoch} (step {err.step}) at "
+                     f"learning rate {err.learning_rate:g}; {kept}: start again with a lower --learning-rate"
+                     f"{again}{resume}", code=1)
+    return _fail(f"{str(err).split('; ')[0]}; {kept}: free some space, then {todo}")
+
+
+def _fail_out_of_memory(detail, args) -> int:
+    message = f"out of memory{detail}; lower --batch-size or --size"
+    if _command(args) == "train":
+        kept, todo = _train_status(Path(args.out))
+        message += f", or use less data (--samples) or a smaller model (--model-arg); {kept}: then {todo}"
+    return _fail(message)
+
+
+def _configure_matplotlib() -> None:
+    """Give matplotlib a private config/cache directory when its default one is not writable.
+
+    Otherwise it warns on stderr ("Matplotlib created a temporary cache directory ...") on every
+    run, even under ``--quiet`` (e.g. when ``HOME`` is read-only). Must run before matplotlib is
+    imported; an ``MPLCONFIGDIR`` the user set is left alone.
+    """
+    if os.environ.get("MPLCONFIGDIR") or "matplotlib" in sys.modules:
+        return
+    try:
+        home = Path.home()
+    except (RuntimeError, KeyError):
+        home = None
+    if sys.platform.startswith(("linux", "freebsd")):
+        config = os.environ.get("XDG_CONFIG_HOME") or (home and home / ".config")
+        cache = os.environ.get("XDG_CACHE_HOME") or (home and home / ".cache")
+        candidates = [config and Path(config) / "matplotlib", cache and Path(cache) / "matplotlib"]
+    else:
+        candidates = [home and home / ".matplotlib"]
+    if all(path and _writable_dir(path) for path in candidates):
+        return
+    import atexit
+
+    private = tempfile.mkdtemp(prefix="gruseg-matplotlib-")
+    atexit.register(shutil.rmtree, private, ignore_errors=True)
+    os.environ["MPLCONFIGDIR"] = private
+
+
+def _writable_dir(path: Path) -> bool:
+    """``path`` is (or can be made) a directory we can write in: tried for real, as matplotlib would
+    (``os.access`` says yes to root on /proc, and cannot see every read-only mount)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError:
+        return False
+    return True
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -256,6 +360,9 @@ def _say(args, *parts):
 
 def _check_writable_target(out: Path, flag="--out") -> None:
     """``out`` may not exist yet; its nearest existing ancestor must be a writable directory."""
+    if out.is_symlink() and not out.exists():
+        raise GrusegError(f"{flag} {out}: a broken symbolic link (to {out.readlink()}); fix the link or choose "
+                          f"another {flag}")
     if out.exists() and not out.is_dir():
         raise GrusegError(f"{flag} {out}: is a file, not a directory; choose a directory path for {flag}")
     probe = out
@@ -271,7 +378,10 @@ def _check_writable_target(out: Path, flag="--out") -> None:
 
 
 def _is_empty_dir(path: Path) -> bool:
-    return not path.exists() or not any(path.iterdir())
+    """Nothing in ``path`` but (possibly) a lock file."""
+    from gruseg._lock import LOCK_FILE
+
+    return not path.exists() or all(p.name == LOCK_FILE for p in path.iterdir())
 
 
 class _Staging:
@@ -296,15 +406,6 @@ class _Staging:
     def __exit__(self, *exc):
         shutil.rmtree(self.path, ignore_errors=True)
         return False
-
-
-def _disk_full(path, err):
-    import errno
-
-    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-        return GrusegError(f"{path}: no space left on the device; free some space and run the command again "
-                           "(nothing was written to the output directory)")
-    return None
 
 
 # -------------------------------------------------------------------------------------- train
@@ -357,7 +458,7 @@ def _build(args, size, num_classes):
     except GrusegError as err:
         raise GrusegError(f"--model {name} --size {size_text}: {err}") from None
     except ValueError as err:  # a --model-arg value the builder refuses (its message names it)
-        if not kwargs.keys() - {"seed"}:
+        if not args.model_arg:
             raise
         raise GrusegError(f"--model-arg: {err}") from None
 
@@ -371,20 +472,107 @@ def _augmentation(args):
     return {"none": None, "flip": Augmentation(), "flip-scale": Augmentation(scale=(1.0, 1.25))}[choice]
 
 
-def _cmd_train(args) -> int:
-    out = Path(args.out)
-    _check_writable_target(out)
-    from gruseg.checkpoints import RUN_FILE, read_state  # light: no TensorFlow
+def _check_out(args, out: Path) -> None:
+    """``--out`` suits the run: empty (or ``--overwrite``), or holding a complete checkpoint (``--resume``)."""
+    from gruseg.checkpoints import read_run_config, read_state  # light: no TensorFlow
 
     if args.resume:
-        if read_state(out) is None:  # raises GrusegError for a damaged checkpoint
+        # both raise GrusegError naming the damaged file; run.json alone is a run killed before its first state
+        if read_state(out) is None and read_run_config(out) is None:
             raise GrusegError(f"--resume: no checkpoint in {out / 'checkpoint'}; run without --resume "
                               "to start a new run")
     elif not args.overwrite and not _is_empty_dir(out):
         raise GrusegError(f"--out {out}: exists and is not empty; pass --resume to continue its run, "
                           "--overwrite to replace it, or choose another --out")
 
-    from gruseg._files import write_json
+
+def _train_status(out: Path):
+    """(what ``out`` holds now, what to run next), for the last line of a failed or interrupted run."""
+    from gruseg.checkpoints import CHECKPOINT_DIR, RUN_FILE, read_state
+
+    try:
+        state = read_state(out)
+    except GrusegError:
+        return f"the checkpoint in {out} is damaged", "start over with --overwrite"
+    if state is not None and state["epoch"] >= 1:
+        return f"{out} keeps the checkpoint of epoch {state['epoch']}", "run the same command with --resume"
+    if state is not None or (out / CHECKPOINT_DIR / RUN_FILE).exists():
+        return f"{out} holds a run that has not finished an epoch", "run the same command with --resume"
+    return f"nothing of this run was kept in {out}", "run the same command again"
+
+
+def _forget_unfinished(out: Path) -> None:
+    """Remove the checkpoint of a new run that failed before finishing an epoch: it holds nothing of value,
+    and leaving it would make a plain rerun refuse a non-empty --out."""
+    from gruseg.checkpoints import CHECKPOINT_DIR, STATE_FILE
+
+    try:
+        epoch = json.loads((out / CHECKPOINT_DIR / STATE_FILE).read_text(encoding="utf-8")).get("epoch", 0)
+    except (OSError, ValueError, AttributeError):
+        epoch = 0
+    if epoch == 0:
+        shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
+
+
+def _check_trainable(split, ignore, class_names) -> None:
+    """The training masks must hold at least two classes, or there is nothing to learn."""
+    import numpy as np
+
+    present = np.unique(split.masks)
+    if ignore is not None:
+        present = present[present != ignore]
+    if len(present) >= 2:
+        return
+    if len(present) == 1:
+        label = int(present[0])
+        name = f" ({class_names[label]})" if label < len(class_names) else ""
+        what = f"only class {label}{name}"
+    else:
+        what = f"only void pixels (label {ignore})"
+    raise GrusegError(f"{split.source}: the {len(split)} training masks hold {what}, so there is nothing to learn; "
+                      "check that the masks hold class indices (a binary mask 0/1 or 0/255, not all 0), or add "
+                      "images that show the other classes")
+
+
+def _check_synthetic_memory(args, size) -> None:
+    if args.data or args.dataset == "camvid":
+        return
+    from gruseg._memory import check_fits
+
+    check_fits(2 * args.samples * size[0] * size[1] * (3 * 4 + 1), f"--samples {args.samples} --size {size[0]}",
+               "lower --samples or --size")
+
+
+def _cmd_train(args) -> int:
+    """``gruseg train``: :func:`_train` under a lock on ``--out``, leaving ``--out`` resumable or as it was.
+
+    The lock is taken just before the first write and released however the run ends; a new run
+    that fails before finishing an epoch (Ctrl-C, a full disk, a divergence, a bug) removes the
+    checkpoint it had started, so a plain rerun is accepted.
+    """
+    from gruseg._lock import DirectoryLock
+
+    out = Path(args.out)
+    lock = DirectoryLock(out, what=f"--out {out}", command="gruseg train")
+    writing = []  # becomes [True] once this run has the lock and writes into --out
+    try:
+        return _train(args, out, lock, writing)
+    except BaseException:
+        if writing and not args.resume:
+            _forget_unfinished(out)
+        raise
+    finally:
+        lock.release()
+
+
+def _train(args, out: Path, lock, writing) -> int:
+    _check_writable_target(out)
+    from gruseg.checkpoints import RUN_FILE, read_state
+
+    lock.check()  # another run is writing into --out: refuse before anything else
+    _check_out(args, out)
+
+    from gruseg._files import disk_full, write_json
     from gruseg.data.pipeline import batches
     from gruseg.data.sources import training_splits
     from gruseg.losses import median_frequency_weights
@@ -392,6 +580,7 @@ def _cmd_train(args) -> int:
 
     set_seed(args.seed, deterministic=args.deterministic)
     size = args.size or ((120, 160) if args.dataset == "camvid" and not args.data else (128, 128))
+    _check_synthetic_memory(args, size)
     train_split, val_split = training_splits(data=args.data, dataset=args.dataset, size=size,
                                              num_classes=args.num_classes, samples=args.samples, seed=args.seed,
                                              val_fraction=args.val_fraction, ignore_label=args.ignore_label)
@@ -399,6 +588,7 @@ def _cmd_train(args) -> int:
     class_names = train_split.class_names if len(train_split.class_names) == num_classes else \
         tuple(f"class_{c}" for c in range(num_classes))
     ignore = train_split.ignore_label
+    _check_trainable(train_split, ignore, class_names)
     config = _run_config(args, num_classes, class_names, ignore, size)
     if args.resume:
         _check_resume_config(out, config)
@@ -417,13 +607,20 @@ def _cmd_train(args) -> int:
                 if val_split is not None else None)
 
     # --- from here on, --out is written to (checkpoints first; final files at the end)
+    lock.acquire()  # held until the run ends in any way (see _cmd_train); a second run is refused
+    _check_out(args, out)  # again, now that nobody else can write there
+    writing.append(True)
     if args.overwrite:
-        shutil.rmtree(out / "checkpoint", ignore_errors=True)
+        if (out / "checkpoint").is_dir() and not (out / "checkpoint").is_symlink():
+            shutil.rmtree(out / "checkpoint")
+        else:
+            (out / "checkpoint").unlink(missing_ok=True)  # a file or a link in its place
         for name in OUTPUT_FILES:
             (out / name).unlink(missing_ok=True)
     (out / "checkpoint").mkdir(parents=True, exist_ok=True)
     if not args.resume:
-        write_json(out / "checkpoint" / RUN_FILE, config)
+        with disk_full(out / "checkpoint" / RUN_FILE):
+            write_json(out / "checkpoint" / RUN_FILE, config)
     n_val = 0 if val_split is None else len(val_split)
     _say(args, f"training {config['model']} on {train_split.source}: {len(train_split)} training / {n_val} validation "
                f"images of {size[0]}x{size[1]}, {num_classes} classes, up to {args.epochs} epochs "
@@ -459,22 +656,16 @@ def _cmd_train(args) -> int:
 
 
 def _write_outputs(out, model, history, metrics):
-    from gruseg._files import quiet_keras_save, to_json, write_history_csv
+    from gruseg._files import disk_full, quiet_keras_save, to_json, write_history_csv
     from gruseg.plotting import save_history_figure
 
-    with _Staging(out) as stage:
-        try:
-            with quiet_keras_save():
-                model.save(stage.path / "model.keras")
-            (stage.path / "history.json").write_text(to_json(history) + "\n", encoding="utf-8")
-            write_history_csv(stage.path / "history.csv", history)
-            save_history_figure(history, stage.path / "curves.png")
-            (stage.path / "metrics.json").write_text(to_json(metrics) + "\n", encoding="utf-8")
-        except OSError as err:
-            full = _disk_full(stage.path, err)
-            if full is None:
-                raise
-            raise full from None
+    with _Staging(out) as stage, disk_full(out, kept="the checkpoint is kept"):
+        with quiet_keras_save():
+            model.save(stage.path / "model.keras")
+        (stage.path / "history.json").write_text(to_json(history) + "\n", encoding="utf-8")
+        write_history_csv(stage.path / "history.csv", history)
+        save_history_figure(history, stage.path / "curves.png")
+        (stage.path / "metrics.json").write_text(to_json(metrics) + "\n", encoding="utf-8")
         stage.publish(OUTPUT_FILES)
 
 
@@ -500,7 +691,17 @@ def _run_info(model_path: Path) -> dict:
     return config if isinstance(config, dict) else {}
 
 
+def _labels_beyond_model(err, args, num_classes, ignore) -> GrusegError:
+    labels = ", ".join(str(v) for v in err.labels[:8]) + (", ..." if len(err.labels) > 8 else "")
+    void = (f", or pass --ignore-label {err.labels[0]} if {err.labels[0]} marks void pixels"
+            if len(err.labels) == 1 and ignore is None else "")
+    return GrusegError(f"{err.path}: mask labels {{{labels}}} are beyond the {num_classes} classes the model "
+                       f"--model {args.model} predicts (labels 0..{num_classes - 1}); evaluate it on masks labelled "
+                       f"for this model{void}")
+
+
 def _cmd_evaluate(args) -> int:
+    from gruseg.data.folder import MaskLabelError
     from gruseg.data.sources import load_split
     from gruseg.inference import input_size, load_model
     from gruseg.metrics import format_report
@@ -511,9 +712,13 @@ def _cmd_evaluate(args) -> int:
     size = input_size(model, args.size or trained, what="--size")
     num_classes = int(model.output_shape[-1])
     ignore = args.ignore_label if args.ignore_label is not None else info.get("ignore_label")
-    split = load_split(data=args.data, dataset=args.dataset, split=args.split, size=size,
-                       num_classes=num_classes if args.data else None, samples=args.samples, seed=args.seed,
-                       ignore_label=ignore if args.data else None)
+    _check_synthetic_memory(args, size)
+    try:
+        split = load_split(data=args.data, dataset=args.dataset, split=args.split, size=size,
+                           num_classes=num_classes if args.data else None, samples=args.samples, seed=args.seed,
+                           ignore_label=ignore if args.data else None)
+    except MaskLabelError as err:  # its fix names --num-classes, which evaluate does not have
+        raise _labels_beyond_model(err, args, num_classes, ignore) from None
     if split.num_classes != num_classes:
         if args.data is None:
             raise GrusegError(f"--dataset {args.dataset or 'shapes'}: has {split.num_classes} classes but the model "
@@ -554,6 +759,7 @@ def _cmd_predict(args) -> int:
             raise GrusegError(f"{stems[path.stem]} and {path} share the name {path.stem!r}, so their outputs "
                               "would overwrite each other; rename one or predict them separately")
         stems[path.stem] = path
+    from gruseg._files import disk_full
     from gruseg.data.folder import read_image
     from gruseg.inference import input_size, load_model, predict_labels, resize_labels
     from gruseg.plotting import colorize_mask, overlay_mask, save_label_png, save_rgb_png
@@ -571,21 +777,16 @@ def _cmd_predict(args) -> int:
     batch = np.stack([read_image(path, size=size) for path in paths])
     labels = predict_labels(model, batch, args.batch_size, exclude=info.get("ignore_label"))
     written = []
-    with _Staging(out) as stage:
-        try:
-            for path, original, label in zip(paths, originals, labels, strict=True):
-                mask = resize_labels(label, original.shape[:2])
-                names = [f"{path.stem}_mask.png", f"{path.stem}_color.png", f"{path.stem}_overlay.png"]
-                save_label_png(mask, stage.path / names[0], num_classes=num_classes, colors=colors)
-                save_rgb_png(colorize_mask(mask, num_classes, colors=colors), stage.path / names[1])
-                save_rgb_png(overlay_mask(original, mask, colors=colors, background=None if colors else 0),
-                             stage.path / names[2])
-                written += names
-        except OSError as err:
-            full = _disk_full(stage.path, err)
-            if full is None:
-                raise
-            raise full from None
+    with _Staging(out) as stage, disk_full(out, kept="nothing was written there: free some space and run the "
+                                                   "command again"):
+        for path, original, label in zip(paths, originals, labels, strict=True):
+            mask = resize_labels(label, original.shape[:2])
+            names = [f"{path.stem}_mask.png", f"{path.stem}_color.png", f"{path.stem}_overlay.png"]
+            save_label_png(mask, stage.path / names[0], num_classes=num_classes, colors=colors)
+            save_rgb_png(colorize_mask(mask, num_classes, colors=colors), stage.path / names[1])
+            save_rgb_png(overlay_mask(original, mask, colors=colors, background=None if colors else 0),
+                         stage.path / names[2])
+            written += names
         stage.publish(written)
     for path in paths:
         _say(args, f"{path} -> {out / (path.stem + '_mask.png')}, {path.stem}_color.png, {path.stem}_overlay.png")
