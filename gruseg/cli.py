@@ -738,7 +738,8 @@ def _cmd_evaluate(args) -> int:
 
 
 def _fmt(value):
-    return "   n/a" if value is None or (isinstance(value, float) and not math.isfinite(value)) else f"{value:6.3f}"
+    """`` 0.123`` (a leading space, whatever the size) or `` n/a``."""
+    return " n/a" if value is None or (isinstance(value, float) and not math.isfinite(value)) else f" {value:.3f}"
 
 
 # ------------------------------------------------------------------------------------ predict
