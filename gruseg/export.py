@@ -143,9 +143,6 @@ def export_model(model, out, format: str = "savedmodel", size=None, overwrite: b
     atol = _checks.positive_number("atol", atol)
     out = Path(out)
     _check_target(out, _checks.boolean("overwrite", overwrite))
-    tf = require_tensorflow(f"gruseg export --format {format}", backend_too=True)
-    import keras
-
     if isinstance(model, (str, os.PathLike)):
         from gruseg.inference import load_model
 
@@ -153,6 +150,8 @@ def export_model(model, out, format: str = "savedmodel", size=None, overwrite: b
         model = load_model(model, what="--model")
     else:
         source = getattr(model, "name", "model")
+    tf = require_tensorflow(f"gruseg export --format {format}", backend_too=True)
+    import keras
     height, width = _input_size(model, size)
     num_classes = int(model.output_shape[-1])
     batch = 2
