@@ -213,11 +213,12 @@ def main(argv=None):
     parser.add_argument("--only", choices=("models", "layers", "backends"), action="append",
                         help="run only these sections (repeatable; default all three)")
     parser.add_argument("--jax-python", metavar="PYTHON", help="a Python with jax for section 3 (see above)")
+    parser.add_argument("--sizes", type=int, nargs="+", help="image sides for sections 1 and 3 (default 64 128; quick 64)")
     parser.add_argument("--jax-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, default=64, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     steps = args.steps or (3 if args.quick else 10)
-    sizes = (64,) if args.quick else (64, 128)
+    sizes = tuple(args.sizes) if args.sizes else (64,) if args.quick else (64, 128)
     keras.utils.set_random_seed(0)
     if args.jax_worker:
         return jax_worker(args.size, args.batch, args.warmup)

@@ -445,6 +445,7 @@ def _cmd_train(args) -> int:
                       jit_compile=args.jit_compile, lr_schedule=args.lr_schedule,
                       total_steps=steps_per_epoch * args.epochs,
                       warmup_steps=min(steps_per_epoch, steps_per_epoch * args.epochs - 1))
+    _check_last_batches(args, train=len(train_split), validation=0 if val_split is None else len(val_split))
     train_data = batches(train_split.images, train_split.masks, batch_size=args.batch_size, shuffle=True,
                          seed=args.seed, augment=_augmentation(args))
     val_data = (batches(val_split.images, val_split.masks, batch_size=args.batch_size)
@@ -513,7 +514,8 @@ def _train_on_runtime(args) -> int:
             warnings.filterwarnings("ignore", message="Explicitly requested dtype int64", category=UserWarning)
             runtime.configure_determinism(args.deterministic)
             with runtime.strategy_scope(args.distribute) as strategy:
-                _check_batch_split(args, runtime.replicas(strategy))
+                args.replicas = runtime.replicas(strategy)
+                _check_batch_split(args, args.replicas)
                 return _cmd_train(args)
     finally:
         runtime.configure_precision(previous)
@@ -536,6 +538,24 @@ def _check_batch_split(args, replicas) -> None:
     if replicas > 1 and args.batch_size % replicas:
         raise GrusegError(f"--batch-size {args.batch_size}: --distribute {args.distribute} splits each batch between "
                           f"{replicas} devices; pass a multiple of {replicas}")
+
+
+def _check_last_batches(args, **split_sizes) -> None:
+    """JAX shards every batch evenly between the devices, the last one of each split included."""
+    replicas = getattr(args, "replicas", 1)
+    if replicas == 1:
+        return
+    from gruseg import runtime
+
+    if runtime.backend() != "jax":
+        return  # TensorFlow's MirroredStrategy takes an uneven last batch
+    for name, n in split_sizes.items():
+        last = n % args.batch_size
+        if last % replicas:
+            raise GrusegError(f"--distribute {args.distribute}: on JAX every batch must split evenly between "
+                              f"{replicas} devices, but the {name} split's last batch has {last} images ({n} "
+                              f"images, --batch-size {args.batch_size}); choose --samples, --val-fraction or "
+                              "--batch-size so that it does, or train with KERAS_BACKEND=tensorflow")
 
 
 def _train_callbacks(args) -> list:
