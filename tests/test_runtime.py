@@ -91,6 +91,20 @@ def test_configure_determinism_on_this_backend():
     assert out.stdout.splitlines() == [expected, "off"]
 
 
+@pytest.mark.slow  # two tiny trainings in subprocesses
+def test_cli_deterministic_runs_repeat_byte_for_byte(tmp_path):
+    """``--deterministic`` (TensorFlow op determinism / XLA on a CPU) in fresh processes: the same metrics.json."""
+    argv = ["train", "--size", "16", "--samples", "10", "--epochs", "2", "--quiet", "--deterministic",
+            "--model", "unet", "--model-arg", "base_filters=2", "--model-arg", "depth=1", "--batch-size", "8"]
+    for name in ("a", "b"):
+        out = subprocess.run([sys.executable, "-m", "gruseg", *argv, "--out", str(tmp_path / name)],
+                             capture_output=True, text=True, env=ENV, timeout=600)
+        assert out.returncode == 0, out.stderr[-2000:]
+    first = (tmp_path / "a" / "metrics.json").read_text()
+    assert json.loads(first)["config"]["deterministic"] is True
+    assert first == (tmp_path / "b" / "metrics.json").read_text()
+
+
 # Two logical CPU devices, then the CLI: a mirrored run, its resume, and a one-device run to compare with.
 _MIRRORED = textwrap.dedent("""
     import json, os, sys
