@@ -46,9 +46,13 @@ OUTPUT_FILES = ("model.keras", "history.json", "history.csv", "curves.png", "met
 _DATASET_NAMES = ("shapes", "long-range", "camvid")        # gruseg.data.sources.DATASET_NAMES
 _MODEL_NAMES = ("reseg", "unet", "renet-unet", "article")  # gruseg.models.MODEL_BUILDERS
 _MODEL_ALIASES = {"seed": "article"}                         # gruseg.models.MODEL_ALIASES
+_PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # gruseg.runtime.PRECISIONS
+_STRATEGIES = ("none", "mirrored", "multi-worker")            # gruseg.runtime.STRATEGIES
+_EXPORT_FORMATS = ("savedmodel", "tflite")                    # gruseg.export.FORMATS
 # arguments that must be the same when resuming (epochs and patience may change)
 _RESUME_KEYS = ("model", "data", "dataset", "size", "num_classes", "ignore_label", "samples", "val_fraction", "seed",
-                "batch_size", "learning_rate", "lr_schedule", "class_weights", "dice_weight", "augment", "model_args")
+                "batch_size", "learning_rate", "lr_schedule", "class_weights", "dice_weight", "augment", "model_args",
+                "mixed_precision")
 MAX_SIDE = 4096
 MAX_BATCH = 4096
 MAX_EPOCHS = 100_000
@@ -62,6 +66,9 @@ EXAMPLES = """examples:
   gruseg train --data my_data --epochs 20 --out runs/mine --resume           # after an interruption
   gruseg evaluate --model runs/camvid/model.keras --dataset camvid --json   # scores the test split
   gruseg predict --model runs/mine/model.keras photo1.jpg photo2.png --out predictions
+  gruseg export --model runs/mine/model.keras --format savedmodel --out exported/mine
+  gruseg train --data my_data --mixed-precision mixed_float16 --distribute mirrored --out runs/gpu   # all local GPUs
+  KERAS_BACKEND=jax gruseg train --out runs/jax                # on JAX (pip install jax); no TensorFlow needed
 """
 
 
@@ -130,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Image segmentation with GRUs (ReSeg, a ReNet U-Net), U-Nets and the "
                      "article's model.", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"gruseg {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{train,evaluate,predict}", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="{train,evaluate,predict,export}", parser_class=_Parser)
 
     def data_args(p, default_samples, default_seed, split_help):
         source = p.add_mutually_exclusive_group()
@@ -180,14 +187,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop after this many epochs without a better validation mean IoU (the best epoch is kept "
                    "in any case)")
     t.add_argument("--deterministic", action="store_true",
-                   help="TensorFlow op determinism: bit-identical reruns on a GPU too, at some speed cost")
-    t.add_argument("--jit-compile", action="store_true", help="XLA-compile the train step")
+                   help="deterministic kernels: bit-identical reruns on a GPU too, at some speed cost (TensorFlow op "
+                   "determinism; on a JAX GPU set XLA_FLAGS=--xla_gpu_deterministic_ops=true)")
+    t.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="XLA-compile the train step (default: on under JAX, off under TensorFlow, where it was "
+                   "slower for the GRU sweeps on a CPU)")
+    t.add_argument("--mixed-precision", choices=_PRECISIONS, default="float32", metavar="POLICY",
+                   help="compute in 16 bits, keep float32 weights and outputs: mixed_float16 (NVIDIA GPUs), "
+                   "mixed_bfloat16 (TPUs, recent GPUs/CPUs) or float32 (default)")
+    t.add_argument("--distribute", choices=_STRATEGIES, default="none",
+                   help="mirrored: one model copy per local GPU, each batch split between them; multi-worker: "
+                   "several machines (TF_CONFIG on TensorFlow); default none")
+    t.add_argument("--tensorboard", metavar="DIR",
+                   help="also write TensorBoard event files to DIR (view with: pip install tensorboard; "
+                   "tensorboard --logdir DIR)")
     t.add_argument("--out", default="runs/gruseg", metavar="DIR", help="output directory (default runs/gruseg)")
     again = t.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     again.add_argument("--overwrite", action="store_true", help="start over in a non-empty --out: its checkpoint and "
                        "gruseg outputs are deleted first (other files are kept)")
-    t.set_defaults(func=_cmd_train)
+    t.set_defaults(func=_train_on_runtime)
 
     e = sub.add_parser("evaluate", help="score a model: per-class IoU, mean IoU, Dice, pixel accuracy",
                        description="Evaluate a trained model on a folder or a shipped dataset.")
@@ -211,6 +230,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_BATCH, default=8, help="batch size (default 8)")
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
     p.set_defaults(func=_cmd_predict)
+
+    x = sub.add_parser("export", help="export a model for serving: a TensorFlow SavedModel or a TFLite file",
+                       description="Export a trained model: --format savedmodel writes a SavedModel (any batch size) "
+                       "into --out, --format tflite writes --out/model.tflite (one image at a time, TFLite built-in "
+                       "ops). Each export is loaded back and checked against the Keras model before it is kept. "
+                       "Needs TensorFlow.")
+    x.add_argument("--model", required=True, metavar="MODEL", help="a model.keras written by 'gruseg train'")
+    x.add_argument("--format", choices=_EXPORT_FORMATS, default="savedmodel", help="default savedmodel")
+    x.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    x.add_argument("--size", type=_size, metavar="N|HxW",
+                   help="image size when the model accepts any size (default: the training size)")
+    x.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    x.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
+    x.set_defaults(func=_cmd_export)
     return parser
 
 
@@ -231,7 +264,7 @@ def main(argv=None) -> int:
     try:
         args = parser.parse_args(argv)
         if args.command is None:
-            raise _UsageError("choose a command: train, evaluate or predict", PROG)
+            raise _UsageError("choose a command: train, evaluate, predict or export", PROG)
         return args.func(args)
     except _UsageError as err:
         return _fail(f"{err}; see '{err.prog} --help'")
@@ -424,6 +457,7 @@ def _run_config(args, num_classes, class_names, ignore_label, size):
         "learning_rate": args.learning_rate, "lr_schedule": args.lr_schedule, "class_weights": args.class_weights,
         "dice_weight": args.dice_weight, "augment": args.augment, "epochs": args.epochs, "patience": args.patience,
         "deterministic": args.deterministic, "jit_compile": args.jit_compile,
+        "mixed_precision": getattr(args, "mixed_precision", "float32"), "distribute": getattr(args, "distribute", "none"),
     }
 
 
@@ -601,6 +635,7 @@ def _train(args, out: Path, lock, writing) -> int:
                       jit_compile=args.jit_compile, lr_schedule=args.lr_schedule,
                       total_steps=steps_per_epoch * args.epochs,
                       warmup_steps=min(steps_per_epoch, steps_per_epoch * args.epochs - 1))
+    _check_last_batches(args, train=len(train_split), validation=0 if val_split is None else len(val_split))
     train_data = batches(train_split.images, train_split.masks, batch_size=args.batch_size, shuffle=True,
                          seed=args.seed, augment=_augmentation(args))
     val_data = (batches(val_split.images, val_split.masks, batch_size=args.batch_size)
@@ -628,7 +663,7 @@ def _train(args, out: Path, lock, writing) -> int:
     start = time.perf_counter()
     history = train(model, train_data, val_data, epochs=args.epochs, out_dir=out, patience=args.patience,
                     resume=args.resume, seed=args.seed, deterministic=args.deterministic, restore_best=True,
-                    verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2))
+                    verbose=0, callbacks=_train_callbacks(args))
     seconds = time.perf_counter() - start
     state = read_state(out)
 
@@ -653,6 +688,83 @@ def _train(args, out: Path, lock, writing) -> int:
                f"pixel accuracy{_fmt(report['pixel_accuracy'])}, loss{_fmt(val.get('loss'))}")
     _say(args, f"wrote {out / 'model.keras'}, metrics.json, history.json, history.csv, curves.png")
     return 0
+
+
+def _train_on_runtime(args) -> int:
+    """``gruseg train`` inside its runtime: precision policy, device strategy, determinism, backend defaults.
+
+    The strategy scope covers building, compiling, fitting (and a resume's checkpoint restore);
+    the precision policy is restored afterwards, so ``main`` can run again in the same process.
+    """
+    import warnings
+
+    from gruseg import runtime
+
+    if args.tensorboard is not None:
+        _check_tensorboard(args.tensorboard)
+    if args.jit_compile is None:  # JAX without jit runs the step op by op, ~5x slower here
+        args.jit_compile = runtime.backend() == "jax"
+    previous = runtime.configure_precision(args.mixed_precision)
+    try:
+        with warnings.catch_warnings():
+            # Keras' confusion matrix asks JAX for int64 indices (JAX gives int32; harmless): one warning per trace
+            warnings.filterwarnings("ignore", message="Explicitly requested dtype int64", category=UserWarning)
+            runtime.configure_determinism(args.deterministic)
+            with runtime.strategy_scope(args.distribute) as strategy:
+                args.replicas = runtime.replicas(strategy)
+                _check_batch_split(args, args.replicas)
+                return _cmd_train(args)
+    finally:
+        runtime.configure_precision(previous)
+
+
+def _check_tensorboard(log_dir) -> None:
+    """Keras writes event files with ``tf.summary``, whose scalar writer lives in the tensorboard package."""
+    import importlib.util
+
+    from gruseg import runtime
+
+    runtime.require_tensorflow("--tensorboard")
+    if importlib.util.find_spec("tensorboard") is None:
+        raise GrusegError("--tensorboard: writing TensorBoard logs needs the tensorboard package, which TensorFlow "
+                          "2.21 no longer installs; pip install tensorboard (or drop --tensorboard)")
+    _check_writable_target(Path(log_dir), flag="--tensorboard")
+
+
+def _check_batch_split(args, replicas) -> None:
+    if replicas > 1 and args.batch_size % replicas:
+        raise GrusegError(f"--batch-size {args.batch_size}: --distribute {args.distribute} splits each batch between "
+                          f"{replicas} devices; pass a multiple of {replicas}")
+
+
+def _check_last_batches(args, **split_sizes) -> None:
+    """JAX shards every batch evenly between the devices, the last one of each split included."""
+    replicas = getattr(args, "replicas", 1)
+    if replicas == 1:
+        return
+    from gruseg import runtime
+
+    if runtime.backend() != "jax":
+        return  # TensorFlow's MirroredStrategy takes an uneven last batch
+    for name, n in split_sizes.items():
+        last = n % args.batch_size
+        if last % replicas:
+            raise GrusegError(f"--distribute {args.distribute}: on JAX every batch must split evenly between "
+                              f"{replicas} devices, but the {name} split's last batch has {last} images ({n} "
+                              f"images, --batch-size {args.batch_size}); choose --samples, --val-fraction or "
+                              "--batch-size so that it does, or train with KERAS_BACKEND=tensorflow")
+
+
+def _train_callbacks(args) -> list:
+    """The epoch-line printer (not with --quiet) and the TensorBoard writer (with --tensorboard)."""
+    from gruseg.progress import EpochLine
+
+    callbacks = [] if args.quiet else [EpochLine()]
+    if args.tensorboard is not None:
+        import keras
+
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=args.tensorboard, write_graph=False))
+    return callbacks
 
 
 def _write_outputs(out, model, history, metrics):
@@ -734,6 +846,25 @@ def _cmd_evaluate(args) -> int:
         print(to_json(report))
     elif not args.quiet:
         print(format_report(report))
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from gruseg.export import export_model
+
+    out = Path(args.out)
+    _check_writable_target(out)
+    info = _run_info(args.model)
+    trained = tuple(info["size"]) if isinstance(info.get("size"), list) and len(info["size"]) == 2 else None
+    try:
+        result = export_model(args.model, out, format=args.format, size=args.size or trained, overwrite=args.overwrite)
+    except OSError as err:
+        full = _disk_full(out.parent, err)
+        if full is None:
+            raise
+        raise full from None
+    _say(args, f"exported {args.model} as {args.format}: {result['path']} (input {result['input_shape']}, "
+               f"checked: largest difference {result['max_abs_diff']:.1e} from the Keras model)")
     return 0
 
 

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 keras = pytest.importorskip("keras")
-tf = pytest.importorskip("tensorflow")
 
 from gruseg.gru import gru_sequence, gru_weights_from_keras  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -127,6 +126,7 @@ def test_mingru_sweep_matches_numpy_and_scans_agree(merge_mode):
 
 @pytest.mark.parametrize("scan", ["sequential", "parallel"])
 def test_mingru_gradients_reach_every_weight(scan):
+    tf = pytest.importorskip("tensorflow")  # GradientTape; under JAX the training tests take gradients
     layer = MinGRUSweep2D(3, scan=scan, seed=0)
     x = tf.constant(_x((2, 4, 5, 2)))
     with tf.GradientTape() as tape:
@@ -287,5 +287,8 @@ def test_models_saved_by_gruseg_0_1_load_and_give_the_same_outputs():
     """tests/data/layers_v0.1.0.keras was saved before the layers shared a base class."""
     model = keras.saving.load_model(DATA / "layers_v0.1.0.keras", safe_mode=True)
     io = np.load(DATA / "layers_v0.1.0_io.npz")
-    np.testing.assert_array_equal(np.asarray(model(io["x"])), io["y"])
+    if keras.backend.backend() == "tensorflow":  # saved with TensorFlow: the same kernels, the same bits
+        np.testing.assert_array_equal(np.asarray(model(io["x"])), io["y"])
+    else:  # another backend's kernels round differently
+        np.testing.assert_allclose(np.asarray(model(io["x"])), io["y"], atol=1e-6)
     assert {type(layer).__name__ for layer in model.layers} >= {"ReNet2D", "MinGRUSweep2D", "RowGRU2D"}

@@ -203,7 +203,7 @@ def test_renet_unet_has_a_global_receptive_field_and_unet_skips():
     sweep; a gradient of 1e-30 is still exactly non-zero, and exactly zero outside the U-Net's
     receptive field).
     """
-    import tensorflow as tf
+    tf = pytest.importorskip("tensorflow")  # GradientTape
 
     renet, unet = (build(input_shape=(64, 64, 3), num_classes=2, base_filters=4, depth=2, seed=0)
                    for build in (lambda **k: build_renet_unet(renet_units=4, **k), build_unet))
