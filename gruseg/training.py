@@ -99,7 +99,7 @@ def _learning_rate(learning_rate, schedule, total_steps, warmup_steps):
 
 
 def compile_segmenter(model, num_classes: int, learning_rate: float = 1e-3, weight_decay: float = 0.0,
-                      clipnorm: float | None = None, jit_compile=False, metrics=None, class_names=None,
+                      clipnorm: float | None = None, jit_compile=None, metrics=None, class_names=None,
                       ignore_class=None, class_weights=None, dice_weight: float = 0.0, per_class_metrics=True,
                       lr_schedule="constant", total_steps=None, warmup_steps=0):
     """Compile ``model`` for per-pixel classification with sparse integer masks.
@@ -115,8 +115,10 @@ def compile_segmenter(model, num_classes: int, learning_rate: float = 1e-3, weig
         learning_rate: positive float, the (peak) step size.
         weight_decay: non-negative float; ``> 0`` selects ``keras.optimizers.AdamW``.
         clipnorm: optional positive float, clip each gradient to this norm (helps recurrent nets).
-        jit_compile: XLA-compile the train step: False (default), True or ``"auto"`` (Keras'
-            choice). On CPU it was slower for the GRU sweeps under TensorFlow (``benchmarks/README.md``).
+        jit_compile: XLA-compile the train step: None (default: on under JAX, where an uncompiled
+            step runs op by op and was several times slower here; off under TensorFlow, where XLA
+            made the GRU sweeps slower on a CPU: ``benchmarks/README.md``), True, False or ``"auto"``
+            (Keras' choice).
         metrics: metrics list; default :func:`gruseg.metrics.segmentation_metrics` (pixel_accuracy,
             mean_iou, mean_dice and, with ``per_class_metrics``, one ``iou_<class>`` per class).
         class_names: optional class names for the per-class metric names.
@@ -148,7 +150,9 @@ def compile_segmenter(model, num_classes: int, learning_rate: float = 1e-3, weig
     weight_decay = _checks.number("weight_decay", weight_decay, 0)
     if clipnorm is not None:
         clipnorm = _checks.positive_number("clipnorm", clipnorm)
-    if jit_compile != "auto":
+    if jit_compile is None:
+        jit_compile = keras.backend.backend() == "jax"
+    elif jit_compile != "auto":
         jit_compile = _checks.boolean("jit_compile", jit_compile)
     dice_weight = _checks.number("dice_weight", dice_weight, 0)
     if weight_decay > 0:
