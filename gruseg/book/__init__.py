@@ -13,6 +13,7 @@ as ``from gruseg.book import name``. The library never imports ``gruseg.book``.
   comparisons (chapters 3, 5, 6).
 * :mod:`~gruseg.book.faq`: chapter 6's row model and row-memory task.
 * :mod:`~gruseg.book.sgd`: mini-batch SGD written out with ``GradientTape`` (chapter 6).
+* :mod:`~gruseg.book.glue`: ``glue``, myst-nb's when the book is built, a no-op in Colab.
 * :mod:`~gruseg.book.widgets`: the interactive GRU cell and sweep explorers (chapters 2, 3).
 * :mod:`~gruseg.book.diagrams`: diagrams drawn by code: the kinds of segmentation, the GRU cell,
   a ReNet layer's sweeps with their shapes, the article's model beside the corrected one
@@ -47,6 +48,7 @@ _EXPORTS = {
     "faq": ["VOID", "row_model", "make_row_memory"],
     "sgd": ["train_with_gradient_tape", "max_weight_difference"],
     "widgets": ["gru_cell_explorer", "sweep_explorer"],
+    "glue": ["glue"],
     "diagrams": [
         "diagram_texts", "segmentation_kinds_scene", "draw_segmentation_kinds", "draw_gru_cell", "sweep_shapes",
         "draw_sweeps", "ArticleLayer", "article_layers", "draw_model_comparison",
