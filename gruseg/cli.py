@@ -46,7 +46,8 @@ _MODEL_NAMES = ("reseg", "unet", "renet-unet", "article")  # gruseg.models.MODEL
 _MODEL_ALIASES = {"seed": "article"}                         # gruseg.models.MODEL_ALIASES
 # arguments that must be the same when resuming (epochs and patience may change)
 _RESUME_KEYS = ("model", "data", "dataset", "size", "num_classes", "ignore_label", "samples", "val_fraction", "seed",
-                "batch_size", "learning_rate", "lr_schedule", "class_weights", "dice_weight", "augment", "model_args")
+                "batch_size", "learning_rate", "lr_schedule", "class_weights", "dice_weight", "augment", "model_args",
+                "resize")
 MAX_SIDE = 4096
 MAX_BATCH = 4096
 MAX_EPOCHS = 100_000
@@ -138,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--ignore-label", type=_LABEL, metavar="N",
                        help="mask value of void pixels, left out of the loss and the metrics (e.g. 255 for Pascal "
                        "VOC; CamVid's 11 is set automatically)")
+        p.add_argument("--resize", choices=("stretch", "crop", "pad"), default=None,
+                       help="how photographs reach --size: stretch (the default for training), or keep the aspect "
+                       "ratio and crop the centre or pad the border (the mask's border is void: needs --ignore-label "
+                       "or CamVid); evaluate defaults to the training run's choice")
         p.add_argument("--samples", type=_SAMPLES, default=default_samples,
                        help=f"number of synthetic images (default {default_samples})")
         p.add_argument("--seed", type=_SEED, default=default_seed,
@@ -317,7 +322,7 @@ def _run_config(args, num_classes, class_names, ignore_label, size):
         "data": str(Path(args.data).resolve()) if args.data else None,
         "dataset": None if args.data else (args.dataset or "shapes"),
         "size": list(size), "num_classes": num_classes, "class_names": list(class_names),
-        "ignore_label": ignore_label,
+        "ignore_label": ignore_label, "resize": args.resize or "stretch",
         "samples": None if args.data or args.dataset == "camvid" else args.samples,
         "val_fraction": args.val_fraction, "seed": args.seed, "batch_size": args.batch_size,
         "learning_rate": args.learning_rate, "lr_schedule": args.lr_schedule, "class_weights": args.class_weights,
@@ -394,7 +399,8 @@ def _cmd_train(args) -> int:
     size = args.size or ((120, 160) if args.dataset == "camvid" and not args.data else (128, 128))
     train_split, val_split = training_splits(data=args.data, dataset=args.dataset, size=size,
                                              num_classes=args.num_classes, samples=args.samples, seed=args.seed,
-                                             val_fraction=args.val_fraction, ignore_label=args.ignore_label)
+                                             val_fraction=args.val_fraction, ignore_label=args.ignore_label,
+                                             resize=args.resize or "stretch")
     num_classes = args.num_classes or train_split.num_classes
     class_names = train_split.class_names if len(train_split.class_names) == num_classes else \
         tuple(f"class_{c}" for c in range(num_classes))
@@ -513,7 +519,8 @@ def _cmd_evaluate(args) -> int:
     ignore = args.ignore_label if args.ignore_label is not None else info.get("ignore_label")
     split = load_split(data=args.data, dataset=args.dataset, split=args.split, size=size,
                        num_classes=num_classes if args.data else None, samples=args.samples, seed=args.seed,
-                       ignore_label=ignore if args.data else None)
+                       ignore_label=ignore if args.data else None,
+                       resize=args.resize or info.get("resize") or "stretch")
     if split.num_classes != num_classes:
         if args.data is None:
             raise GrusegError(f"--dataset {args.dataset or 'shapes'}: has {split.num_classes} classes but the model "
