@@ -177,3 +177,39 @@ def test_camvid_train_and_evaluate_report_eleven_classes_with_void_excluded(tmp_
     assert report["ignore_class"] == 11 and report["void_pixels"] > 0
     assert report["num_pixels"] + report["void_pixels"] == 233 * 24 * 32
     assert all(c["support"] > 0 for c in report["per_class"].values())
+
+
+# ------------------------------------------------------------------------------ pictures
+
+
+def test_show_segmentations_draws_void_black_and_one_column_per_model():
+    import matplotlib
+    matplotlib.use("Agg")
+    from gruseg.data.camvid import CAMVID_COLORS
+    from gruseg.plotting import _colorize_with_void, show_segmentations
+
+    masks = np.array([[[0, 3], [11, 10]]] * 2)
+    fig = show_segmentations(np.zeros((2, 2, 2, 3)), masks, {"U-Net": masks, "ReNet U-Net": np.zeros((2, 2, 2), int)},
+                             class_names=CAMVID_CLASSES, colors=CAMVID_COLORS, void_label=CAMVID_VOID)
+    assert [ax.get_title() for ax in fig.axes[:4]] == ["photograph", "ground truth", "U-Net", "ReNet U-Net"]
+    assert len(fig.axes) == 8 and len(fig.legends[0].get_texts()) == 11      # void is not in the legend
+    picture = _colorize_with_void(masks[0], 11, CAMVID_COLORS, CAMVID_VOID, "m")
+    np.testing.assert_allclose(picture[1, 0], 0.0)                                      # void: black
+    np.testing.assert_allclose(picture[0, 1], CAMVID_COLORS[3])                         # road: SegNet's colour
+    with pytest.raises(ValueError, match="holds class id 11, which is not below num_classes=11"):
+        show_segmentations(np.zeros((1, 2, 2, 3)), masks[:1], class_names=CAMVID_CLASSES)   # void not declared
+    with pytest.raises(ValueError, match=r"predictions\['a'\] must have one entry per image \(2\), got 1"):
+        show_segmentations(np.zeros((2, 2, 2, 3)), masks, {"a": masks[:1]})
+
+
+def test_plot_class_iou_bars_heights_are_the_ious():
+    import matplotlib
+    matplotlib.use("Agg")
+    from gruseg.plotting import plot_class_iou
+
+    fig = plot_class_iou({"U-Net": [0.5, 0.1, 0.0], "ReNet U-Net": [0.6, None, 0.2]}, ["sky", "pole", "sign"])
+    heights = [p.get_height() for p in fig.axes[0].patches]
+    np.testing.assert_allclose(heights, [0.5, 0.1, 0.0, 0.6, 0.0, 0.2])
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["sky", "pole", "sign"]
+    with pytest.raises(ValueError, match=r"ious\['a'\] must hold one IoU per class \(3\), got 2"):
+        plot_class_iou({"a": [0.1, 0.2]}, ["sky", "pole", "sign"])
