@@ -4,7 +4,7 @@ What it does, in one process on this machine:
 
 1. **CamVid** (the shipped sample: 367 train / 101 val / 233 test photographs, 11 classes + void).
    Each model (U-Net, ReNet U-Net, ReSeg, the corrected article model) trains for ``--minutes`` of
-   wall-clock time with the same recipe: AdamW (``--learning-rate`` peak, ``--weight-decay``),
+   wall-clock time with the same recipe: Adam (``--learning-rate`` peak; AdamW with ``--weight-decay``),
    median-frequency class weights, void ignored, left-right flips, batch ``--batch-size``, and a
    cosine learning rate *in time*: warm-up over the first 3 % of the budget from a tenth of the
    peak, then cosine decay to 1 % of it at the end of the budget, so every model anneals fully
@@ -276,7 +276,7 @@ def main(argv=None):
                         help="HxW (default 120x160, the shipped size)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--learning-rate", type=float, default=2e-3, help="peak learning rate")
-    parser.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW's decoupled weight decay")
+    parser.add_argument("--weight-decay", type=float, default=0.0, help="> 0: AdamW with this decoupled weight decay")
     parser.add_argument("--dice-weight", type=float, default=0.0)
     parser.add_argument("--synthetic-seconds", type=float, default=75.0,
                         help="seconds per model on each synthetic task (0: skip)")
