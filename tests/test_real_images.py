@@ -213,3 +213,20 @@ def test_plot_class_iou_bars_heights_are_the_ious():
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["sky", "pole", "sign"]
     with pytest.raises(ValueError, match=r"ious\['a'\] must hold one IoU per class \(3\), got 2"):
         plot_class_iou({"a": [0.1, 0.2]}, ["sky", "pole", "sign"])
+
+
+# ------------------------------------------------------------------------------ the ReNet U-Net's allocation
+
+
+def test_renet_unet_bottleneck_filters_set_the_width_around_the_sweep():
+    from gruseg.models import build_renet_unet, build_unet
+
+    default = build_renet_unet((120, 160, 3), 11)
+    assert default.count_params() == 197_447
+    assert default.get_layer("bottleneck_in_conv").filters == 48 == default.get_layer("bottleneck_out_conv").filters
+    assert default.get_layer("down1a_conv").filters == 12
+    unet_width = build_renet_unet((120, 160, 3), 11, base_filters=10, bottleneck_filters=None)
+    assert unet_width.count_params() == 178_245 and unet_width.get_layer("bottleneck_in_conv").filters == 80
+    assert abs(default.count_params() - build_unet((120, 160, 3), 11).count_params()) / 190_021 < 0.05
+    with pytest.raises(ValueError, match="bottleneck_filters must be a positive integer, got 0"):
+        build_renet_unet((32, 32, 3), 2, bottleneck_filters=0)
