@@ -381,7 +381,7 @@ def build_unet(input_shape=(None, None, 3), num_classes=2, base_filters=10, dept
 
 
 def build_renet_unet(input_shape=(None, None, 3), num_classes=2, base_filters=12, depth=3, renet_units=32,
-                     bottleneck_filters=48, reset_after=True, dropout=0.0, patch_size=1, order="rows_first",
+                     bottleneck_filters=None, reset_after=True, dropout=0.0, patch_size=1, order="rows_first",
                      batch_norm=True, bn_momentum=0.9, seed=None, name="renet_unet"):
     """A U-Net whose bottleneck is a ReNet sweep: global context where the map is small, skips for detail.
 
@@ -391,7 +391,8 @@ def build_renet_unet(input_shape=(None, None, 3), num_classes=2, base_filters=12
 
         Conv 3x3 (F) -> BN -> ReLU -> ReNet2D(renet_units) (2u channels) -> Conv 1x1 (F) -> BN -> ReLU
 
-    with ``F = bottleneck_filters`` (None: ``base_filters * 2**depth``, the U-Net's width). At the
+    with ``F = bottleneck_filters`` (None: ``base_filters * 2**(depth - 1)``, the deepest encoder
+    level's width, half the U-Net's ``base_filters * 2**depth``). At the
     bottleneck the map is ``H/2**depth x W/2**depth`` (15 x 20 for a 120 x 160 CamVid image at
     depth 3), so the four sweeps are short and cheap, and every bottleneck position, hence every
     output pixel, depends on the whole image.
@@ -400,7 +401,8 @@ def build_renet_unet(input_shape=(None, None, 3), num_classes=2, base_filters=12
     decoder levels (12/24/48 filters against the U-Net's 10/20/40) and a narrower bottleneck
     (48 filters against 80). They have about 197k parameters with 3 input channels and 11 classes,
     within 4 % of ``build_unet()``'s 190k; on CamVid this allocation scored better than the
-    U-Net-width one (10 filters, F = 80: 178k), measured in ``benchmarks/README.md`` ("Real images").
+    U-Net-width one (``base_filters=10, bottleneck_filters=80``: 178k), see ``benchmarks/README.md``
+    ("Real images").
 
     Args:
         input_shape: (H, W, C); H and W None or divisible by ``2**depth * patch_size``.
@@ -408,7 +410,7 @@ def build_renet_unet(input_shape=(None, None, 3), num_classes=2, base_filters=12
         base_filters: filters of the first level (doubled per level).
         depth: number of poolings.
         renet_units: units of each of the bottleneck sweep's four GRUs.
-        bottleneck_filters: F, the filters of the convs around the sweep; None: ``base_filters * 2**depth``.
+        bottleneck_filters: F, the filters of the convs around the sweep; None: ``base_filters * 2**(depth - 1)``.
         reset_after: GRU candidate form (True: cuDNN-compatible; False: faster on CPU).
         dropout: GRU input dropout in [0, 1).
         patch_size: ReNet patch size at the bottleneck (1: every position is a sequence element).
@@ -438,7 +440,7 @@ def build_renet_unet(input_shape=(None, None, 3), num_classes=2, base_filters=12
     blocks = _Blocks(seed, batch_norm, bn_momentum)
 
     def bottleneck(x, filters):
-        filters = bottleneck_filters or filters
+        filters = bottleneck_filters or filters // 2
         x = blocks.conv(x, filters, 1, "bottleneck_in")
         x = blocks.sweep(x, "renet", renet_units, "renet", dropout=dropout, reset_after=reset_after,
                          patch_size=patch_size, order=order)

@@ -225,7 +225,8 @@ def test_renet_unet_bottleneck_filters_set_the_width_around_the_sweep():
     assert default.count_params() == 197_447
     assert default.get_layer("bottleneck_in_conv").filters == 48 == default.get_layer("bottleneck_out_conv").filters
     assert default.get_layer("down1a_conv").filters == 12
-    unet_width = build_renet_unet((120, 160, 3), 11, base_filters=10, bottleneck_filters=None)
+    assert build_renet_unet((32, 32, 3), 2, base_filters=4, depth=2).get_layer("bottleneck_in_conv").filters == 8
+    unet_width = build_renet_unet((120, 160, 3), 11, base_filters=10, bottleneck_filters=80)
     assert unet_width.count_params() == 178_245 and unet_width.get_layer("bottleneck_in_conv").filters == 80
     assert abs(default.count_params() - build_unet((120, 160, 3), 11).count_params()) / 190_021 < 0.05
     with pytest.raises(ValueError, match="bottleneck_filters must be a positive integer, got 0"):
