@@ -170,9 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--learning-rate", type=_LEARNING_RATE, default=1e-3, help="Adam step size (default 1e-3)")
     t.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
                    help="constant, or cosine decay after a one-epoch warm-up (default constant)")
-    t.add_argument("--class-weights", choices=("none", "median"), default="none",
+    t.add_argument("--class-weights", choices=("none", "median"), default=None,
                    help="weight the loss by class: median-frequency weights from the training masks help rare "
-                   "classes (default none)")
+                   "classes (default: median for camvid, none otherwise)")
     t.add_argument("--dice-weight", type=_WEIGHT, default=0.0,
                    help="add this times a soft Dice loss to the cross-entropy (default 0)")
     t.add_argument("--augment", choices=("none", "flip", "flip-scale"), default=None,
@@ -397,6 +397,7 @@ def _cmd_train(args) -> int:
 
     set_seed(args.seed, deterministic=args.deterministic)
     size = args.size or ((120, 160) if args.dataset == "camvid" and not args.data else (128, 128))
+    args.class_weights = args.class_weights or ("median" if args.dataset == "camvid" and not args.data else "none")
     train_split, val_split = training_splits(data=args.data, dataset=args.dataset, size=size,
                                              num_classes=args.num_classes, samples=args.samples, seed=args.seed,
                                              val_fraction=args.val_fraction, ignore_label=args.ignore_label,

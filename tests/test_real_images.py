@@ -144,6 +144,7 @@ def test_non_square_size_and_resize_crop_and_pad_on_the_command_line(tmp_path, c
                      "--epochs", "1", "--val-fraction", "0.25", "--quiet", "--out", str(out), *UNET]) == 0
         metrics = json.loads((out / "metrics.json").read_text())
         assert metrics["config"]["resize"] == resize and metrics["config"]["size"] == [8, 8]
+        assert metrics["config"]["class_weights"] == "none"      # a folder's default
         capsys.readouterr()
         assert main(["evaluate", "--model", str(out / "model.keras"), "--data", str(data), "--json"]) == 0
         report = json.loads(capsys.readouterr().out)
@@ -169,6 +170,7 @@ def test_camvid_train_and_evaluate_report_eleven_classes_with_void_excluded(tmp_
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["config"]["train_images"] == 367 and metrics["config"]["validation_images"] == 101
     assert metrics["config"]["ignore_label"] == CAMVID_VOID and len(metrics["config"]["colors"]) == 11
+    assert metrics["config"]["class_weights"] == "median"        # CamVid's default: its rare classes need it
     capsys.readouterr()
     assert main(["evaluate", "--model", str(out / "model.keras"), "--dataset", "camvid", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
