@@ -278,7 +278,7 @@ def main(argv=None):
     parser.add_argument("--learning-rate", type=float, default=2e-3, help="peak learning rate")
     parser.add_argument("--weight-decay", type=float, default=0.0, help="> 0: AdamW with this decoupled weight decay")
     parser.add_argument("--dice-weight", type=float, default=0.0)
-    parser.add_argument("--synthetic-seconds", type=float, default=75.0,
+    parser.add_argument("--synthetic-seconds", type=float, default=90.0,
                         help="seconds per model on each synthetic task (0: skip)")
     parser.add_argument("--weights-dir", type=Path, default=HERE / "weights")
     parser.add_argument("--no-save", action="store_true", help="do not write weights")
