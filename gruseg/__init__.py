@@ -25,13 +25,13 @@ _EXPORTS = {
     "models": ["build_article_model", "build_reseg", "build_unet", "build_renet_unet", "build_model", "MODEL_BUILDERS"],
     "data": [
         "make_shapes", "make_long_range", "load_folder", "load_camvid", "load_pets", "batches", "to_dataset",
-        "split_indices", "SHAPES_CLASSES", "LONG_RANGE_CLASSES", "CAMVID_CLASSES",
+        "split_indices", "SHAPES_CLASSES", "LONG_RANGE_CLASSES", "CAMVID_CLASSES", "PET_CLASSES",
     ],
     "losses": ["SegmentationLoss", "median_frequency_weights"],
     "metrics": ["segmentation_report", "mean_iou", "iou_per_class", "confusion_matrix", "segmentation_metrics"],
     "training": ["set_seed", "compile_segmenter", "train"],
     "inference": ["load_model", "predict_labels", "predict_probabilities"],
-    "plotting": ["show_samples", "overlay_mask", "colorize_mask", "plot_history"],
+    "plotting": ["show_samples", "overlay_mask", "colorize_mask", "plot_history", "PALETTE"],
 }
 
 _names, __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import json
 import math
 import os
@@ -19,11 +20,45 @@ from pathlib import Path
 
 import numpy as np
 
+from gruseg.errors import GrusegError
+
 __all__ = ["TMP_PREFIX", "atomic_write", "write_json", "write_history_csv", "to_json", "remove_stale_temps",
-           "quiet_keras_save"]
+           "quiet_keras_save", "DiskFullError", "is_disk_full", "disk_full"]
 
 TMP_PREFIX = ".tmp-"
 """Prefix of the temporary files :func:`atomic_write` creates (and :func:`remove_stale_temps` deletes)."""
+
+
+class DiskFullError(GrusegError):
+    """The disk (or the quota) filled up while writing ``path``; whatever was complete before is kept."""
+
+    def __init__(self, message, path):
+        super().__init__(message)
+        self.path = path
+
+
+def is_disk_full(err) -> bool:
+    """True for the OSError of a full disk (``ENOSPC``) or an exhausted quota (``EDQUOT``)."""
+    return isinstance(err, OSError) and err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+
+
+@contextlib.contextmanager
+def disk_full(path, kept="the files written before are kept"):
+    """Turn a full disk while writing ``path`` into a :class:`DiskFullError` (other errors pass through).
+
+    Example:
+        >>> with disk_full("runs/x/state.json"):
+        ...     raise OSError(errno.ENOSPC, "No space left on device")
+        Traceback (most recent call last):
+        ...
+        gruseg._files.DiskFullError: runs/x/state.json: no space left on the device; the files written before are kept
+    """
+    try:
+        yield
+    except OSError as err:
+        if not is_disk_full(err):
+            raise
+        raise DiskFullError(f"{path}: no space left on the device; {kept}", path) from None
 
 
 def _umask() -> int:
@@ -35,8 +70,8 @@ def _umask() -> int:
 def atomic_write(path, write) -> None:
     """Call ``write(tmp_path)`` on a temporary file next to ``path``, then move it onto ``path``.
 
-    The temporary file keeps ``path``'s suffixes (Keras picks the format from them). A directory
-    that ``write`` may create beside the file (Keras' ``assets/``) is removed with it on failure.
+    The temporary file keeps ``path``'s suffixes (Keras picks the format from them). On any
+    failure, an interruption included, the temporary file is deleted and ``path`` is untouched.
     """
     path = Path(path)
     suffix = "".join(path.suffixes)

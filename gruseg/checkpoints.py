@@ -7,7 +7,7 @@ Layout (``out_dir/checkpoint/``)::
     state.json          {"epoch": 3, "checkpoint": "epoch_0003.keras", "history": {...}, ...}
     run.json            the command line's arguments (written by ``gruseg train``)
 
-Every file is replaced atomically (:func:`gruseg._files.atomic_write`); ``state.json`` is replaced
+Every file is replaced atomically (``gruseg._files.atomic_write``); ``state.json`` is replaced
 *after* the model file it names, so it always points at a complete checkpoint, and the previous
 epoch's file is deleted only after that. This module imports neither Keras nor TensorFlow: the
 command line checks a checkpoint before it pays for either.
@@ -65,22 +65,57 @@ def _problems(state, directory: Path):
         pass
     elif not isinstance(name, str) or not EPOCH_FILE.match(name):
         problems.append(f"'checkpoint' is {name!r}, not a file name like epoch_0003.keras")
+    elif _is_int(epoch) and int(EPOCH_FILE.match(name).group(1)) != epoch:
+        problems.append(f"'checkpoint' {name!r} is not the model of epoch {epoch}")
     history = state.get("history")
     if not isinstance(history, dict) or not all(isinstance(v, list) for v in history.values()):
         problems.append("'history' is not an object of per-epoch lists")
+    elif not all(_is_number(x) for v in history.values() for x in v):
+        problems.append("'history' holds values that are not numbers")
     elif _is_int(epoch) and len(history.get("epoch", [])) != epoch:
         problems.append(f"'history' covers {len(history.get('epoch', []))} epochs but 'epoch' is {epoch}")
     if "wait" in state and not _is_int(state["wait"]):
         problems.append(f"'wait' is {state['wait']!r}, not a non-negative integer")
-    if "best_epoch" in state and state["best_epoch"] is not None and not _is_int(state["best_epoch"], 1):
-        problems.append(f"'best_epoch' is {state['best_epoch']!r}")
+    best_epoch = state.get("best_epoch")
+    if best_epoch is not None and (not _is_int(best_epoch, 1) or (_is_int(epoch) and best_epoch > epoch)):
+        problems.append(f"'best_epoch' is {best_epoch!r}, not an epoch done")
+    if state.get("best") is not None and not _is_number(state["best"]):
+        problems.append(f"'best' is {state['best']!r}, not a number")
+    if state.get("monitor") is not None and not isinstance(state["monitor"], str):
+        problems.append(f"'monitor' is {state['monitor']!r}, not a metric name")
+    if state.get("mode") not in (None, "min", "max"):
+        problems.append(f"'mode' is {state['mode']!r}, not 'min' or 'max'")
     if "stopped_early" in state and not isinstance(state["stopped_early"], bool):
         problems.append(f"'stopped_early' is {state['stopped_early']!r}, not true/false")
     return problems
 
 
+def _is_number(value):
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _check_best_file(path: Path, state_path: Path):
+    """The best epoch's weights (an HDF5 file), needed when the best epoch is not the last one."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except FileNotFoundError:
+        raise GrusegError(f"{state_path} says the best epoch's weights are in {path.name}, which is missing; "
+                          f"{_FRESH.format(dir=path.parent)}") from None
+    except OSError as err:
+        raise GrusegError(f"{path}: unreadable ({err}); {_FRESH.format(dir=path.parent)}") from None
+    if head != _HDF5_SIGNATURE:
+        raise GrusegError(f"{path}: the best epoch's weights are damaged (not an HDF5 file); "
+                          f"{_FRESH.format(dir=path.parent)}")
+
+
 def _check_model_file(path: Path, state_path: Path):
     """A ``.keras`` file is a zip archive holding ``config.json`` and ``model.weights.h5``."""
+    if path.is_dir():
+        raise GrusegError(f"{path}: a directory, not a checkpoint file; {_FRESH.format(dir=path.parent)}")
     if not path.is_file():
         raise GrusegError(f"{state_path} names the checkpoint {path.name}, which is missing; "
                           f"{_FRESH.format(dir=path.parent)}")
@@ -88,21 +123,38 @@ def _check_model_file(path: Path, state_path: Path):
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
             bad = archive.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError) as err:
+            weights_head = None
+            if "model.weights.h5" in names and not bad:
+                with archive.open("model.weights.h5") as member:
+                    weights_head = member.read(8)
+            config_ok = "config.json" in names and not bad and _is_json_object(archive.read("config.json"))
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
         raise GrusegError(f"{path}: the checkpoint is damaged (not a complete .keras archive: {err}); "
                           f"{_FRESH.format(dir=path.parent)}") from None
     if bad is not None or not {"config.json", "model.weights.h5"} <= names:
         raise GrusegError(f"{path}: the checkpoint is damaged ({'corrupt member ' + bad if bad else 'incomplete'}); "
                           f"{_FRESH.format(dir=path.parent)}")
+    if weights_head != _HDF5_SIGNATURE or not config_ok:
+        member = "model.weights.h5 is not an HDF5 file" if weights_head != _HDF5_SIGNATURE else \
+            "config.json is not a JSON object"
+        raise GrusegError(f"{path}: the checkpoint is damaged ({member}); {_FRESH.format(dir=path.parent)}")
+
+
+def _is_json_object(data: bytes) -> bool:
+    try:
+        return isinstance(json.loads(data.decode("utf-8")), dict)
+    except (UnicodeDecodeError, ValueError):
+        return False
 
 
 def read_state(out_dir) -> dict | None:
     """Read and check ``out_dir/checkpoint/state.json``; None when there is no checkpoint yet.
 
-    Checks that the file is JSON of the right form (epoch, checkpoint name, history, early
-    stopping fields) and that the model file it names exists and is a complete ``.keras``
-    archive. Whether the weights fit the model being trained is checked when they are loaded
-    (:func:`gruseg.training.train`).
+    Checks that the file is JSON of the right form (epoch, the checkpoint of that epoch, a
+    numeric history of that many epochs, early stopping fields), that the model file it names
+    exists and is a complete ``.keras`` archive, and that the best epoch's weights exist when
+    they will be needed. Whether the weights fit the model being trained is checked when they
+    are loaded (:func:`gruseg.training.train`).
 
     Raises:
         GrusegError: naming the damaged file and what to do.
@@ -127,6 +179,8 @@ def read_state(out_dir) -> dict | None:
         raise GrusegError(f"{path}: damaged checkpoint state ({'; '.join(problems)}); {_FRESH.format(dir=directory)}")
     if state["checkpoint"] is not None:
         _check_model_file(directory / state["checkpoint"], path)
+    if state.get("best_epoch") is not None and state["best_epoch"] != state["epoch"]:
+        _check_best_file(directory / BEST_FILE, path)
     return {**fresh_state(), **state}
 
 

@@ -9,7 +9,7 @@ The rule:
   ``"<file or argument>: <what is wrong>; <what to do>"``. The command line prints it as one line,
   ``gruseg: error: ...``, and exits with code 2.
 * ``ValueError`` / ``TypeError`` mean *a function was called wrongly*: a programmer error, such
-  as ``ReNet2D(units=0)``. They come from :mod:`gruseg._checks` (one wording everywhere:
+  as ``ReNet2D(units=0)``. They come from ``gruseg._checks`` (one wording everywhere:
   ``"<name> must be <what>, got <value>"``) and stay ordinary tracebacks; the command line never
   turns them into user errors, except where the user typed the value (``--model-arg``).
 * :class:`GrusegError` subclasses ``ValueError``, so code that catches ``ValueError`` for bad

@@ -1,8 +1,9 @@
-"""The GRU and a vanilla RNN in pure NumPy, written exactly as the book's equations.
+"""The GRU, a vanilla RNN and minGRU in pure NumPy, written exactly as the book's equations.
 
 No TensorFlow here: the first chapters run these without waiting for a graph to trace.
 
-The book's GRU (Cho et al. 2014), for one step with input ``x`` and previous state ``h``::
+The book's GRU, for one step with input ``x`` and previous state ``h``, in the form of Chung et
+al. 2014::
 
     z       = sigmoid(x W_xz + h W_hz + b_z)             update gate
     r       = sigmoid(x W_xr + h W_hr + b_r)             reset gate
@@ -16,11 +17,24 @@ article's ``W [h, x]`` with ``W = [W_h; W_x]`` stacked.
 
 Two gates (``z``, ``r``); ``h_tilde`` is a proposal, not a gate.
 
-Keras' convention differs in one place: its ``z`` multiplies the *old* state,
-``h_new = z_k * h + (1 - z_k) * h_tilde``. Since ``1 - sigmoid(a) = sigmoid(-a)``, the two are
-the same model with the update-gate weights negated; :func:`gru_weights_from_keras` does that
-negation, so :func:`gru_sequence` reproduces ``keras.layers.GRU`` while reporting ``z`` in the
-book's sense ("how much of the candidate to take").
+Who wrote which form: the GRU's inventors, Cho et al. 2014 (eq. 7), let ``z`` multiply the *old*
+state, ``h_new = z * h + (1 - z) * h_tilde``, and so do Keras and PyTorch; the form above, with
+``z`` on the candidate, is Chung et al. 2014's, and the article's. The candidate with the reset
+gate inside the product (``reset_after=False``) is Cho et al.'s; ``reset_after=True`` is the
+cuDNN form Keras uses by default. Since ``1 - sigmoid(a) = sigmoid(-a)``, the two update forms
+are the same model with the update-gate weights negated; :func:`gru_weights_from_keras` does
+that negation, so :func:`gru_sequence` reproduces ``keras.layers.GRU`` while reporting ``z`` in
+the book's sense ("how much of the candidate to take").
+
+minGRU (Feng et al. 2024, chapter 5) drops ``h`` from the gate and the candidate::
+
+    z_t       = sigmoid(x_t W_z + b_z)
+    h_tilde_t = x_t W_h + b_h
+    h_t       = (1 - z_t) * h_{t-1} + z_t * h_tilde_t
+
+which is the linear recurrence ``h_t = a_t * h_{t-1} + b_t`` with ``a = 1 - z`` and
+``b = z * h_tilde`` (:func:`linear_scan`); :func:`mingru_sequence` is the float64 reference for
+:class:`gruseg.layers.MinGRUSweep2D` and :func:`gruseg.layers.linear_scan`.
 """
 
 from __future__ import annotations
@@ -28,6 +42,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import numpy as np
+
+from gruseg import _checks
 
 __all__ = [
     "GRUWeights",
@@ -41,6 +57,8 @@ __all__ = [
     "random_rnn_weights",
     "gru_weights_from_keras",
     "gru_weights_to_keras",
+    "linear_scan",
+    "mingru_sequence",
 ]
 
 
@@ -55,9 +73,23 @@ def sigmoid(a):
     return out
 
 
+class _Sizes:
+    """``input_dim`` and ``units`` of a weight set, read from its ``W_xh`` (D, U)."""
+
+    @property
+    def input_dim(self) -> int:
+        """Number of input features ``D``."""
+        return self.W_xh.shape[0]
+
+    @property
+    def units(self) -> int:
+        """Number of hidden units ``U``."""
+        return self.W_xh.shape[1]
+
+
 @dataclass
-class GRUWeights:
-    """Parameters of one GRU layer in the book's convention (``z`` weights the candidate).
+class GRUWeights(_Sizes):
+    """Parameters of one GRU layer in the book's convention (``z`` weights the candidate, as in Chung et al. 2014).
 
     Shapes, with ``D`` input features and ``U`` units:
         ``W_xz, W_xr, W_xh``: (D, U) input weights of the update gate, reset gate, candidate.
@@ -81,6 +113,7 @@ class GRUWeights:
     reset_after: bool = True
 
     def __post_init__(self):
+        self.reset_after = _checks.boolean("reset_after", self.reset_after)
         for f in fields(self):
             if f.name != "reset_after":
                 setattr(self, f.name, np.asarray(getattr(self, f.name), dtype=np.float64))
@@ -97,19 +130,9 @@ class GRUWeights:
                     f"GRUWeights.{name} must have shape {shape} (input_dim={D}, units={U}), got {got}"
                 )
 
-    @property
-    def input_dim(self) -> int:
-        """Number of input features ``D``."""
-        return self.W_xz.shape[0]
-
-    @property
-    def units(self) -> int:
-        """Number of hidden units ``U``."""
-        return self.W_xz.shape[1]
-
 
 @dataclass
-class RNNWeights:
+class RNNWeights(_Sizes):
     """Parameters of a vanilla tanh RNN: ``h_new = tanh(x W_xh + h W_hh + b_h)``.
 
     Shapes: ``W_xh`` (D, U), ``W_hh`` (U, U), ``b_h`` (U,).
@@ -129,14 +152,6 @@ class RNNWeights:
                 f"RNNWeights: W_hh must be {(U, U)} and b_h {(U,)} for units={U}, "
                 f"got {self.W_hh.shape} and {self.b_h.shape}"
             )
-
-    @property
-    def input_dim(self) -> int:
-        return self.W_xh.shape[0]
-
-    @property
-    def units(self) -> int:
-        return self.W_xh.shape[1]
 
 
 def _check_step_inputs(x, h, input_dim, units):
@@ -216,6 +231,8 @@ def gru_sequence(x, weights: GRUWeights, h0=None, return_gates: bool = False, go
         (2, 7, 5)
     """
     x, h = _check_sequence_inputs(x, h0, weights.input_dim, weights.units)
+    return_gates = _checks.boolean("return_gates", return_gates)
+    go_backwards = _checks.boolean("go_backwards", go_backwards)
     steps = range(x.shape[1] - 1, -1, -1) if go_backwards else range(x.shape[1])
     states, gates = [], {"z": [], "r": [], "h_tilde": []}
     for t in steps:
@@ -249,9 +266,13 @@ def rnn_sequence(x, weights: RNNWeights, h0=None):
 
 
 def _check_dims(input_dim, units):
-    for name, value in (("input_dim", input_dim), ("units", units)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return _checks.positive_int("input_dim", input_dim), _checks.positive_int("units", units)
+
+
+def _scale(scale, input_dim, units):
+    if scale is None:
+        return 1.0 / np.sqrt(input_dim + units)
+    return _checks.positive_number("scale", scale)
 
 
 def random_gru_weights(input_dim: int, units: int, seed: int = 0, reset_after: bool = True,
@@ -261,10 +282,10 @@ def random_gru_weights(input_dim: int, units: int, seed: int = 0, reset_after: b
     Weights are drawn from N(0, scale²) with ``scale = 1/sqrt(input_dim + units)`` by default;
     biases from N(0, 0.1²), so that tests exercise every bias term.
     """
-    _check_dims(input_dim, units)
-    rng = np.random.default_rng(seed)
-    s = scale if scale is not None else 1.0 / np.sqrt(input_dim + units)
-    D, U = input_dim, units
+    D, U = _check_dims(input_dim, units)
+    reset_after = _checks.boolean("reset_after", reset_after)
+    rng = np.random.default_rng(_checks.seed("seed", seed, allow_none=False))
+    s = _scale(scale, D, U)
     return GRUWeights(
         W_xz=rng.normal(0, s, (D, U)), W_hz=rng.normal(0, s, (U, U)), b_z=rng.normal(0, 0.1, U),
         W_xr=rng.normal(0, s, (D, U)), W_hr=rng.normal(0, s, (U, U)), b_r=rng.normal(0, 0.1, U),
@@ -276,9 +297,9 @@ def random_gru_weights(input_dim: int, units: int, seed: int = 0, reset_after: b
 
 def random_rnn_weights(input_dim: int, units: int, seed: int = 0, scale: float | None = None) -> RNNWeights:
     """Random vanilla-RNN weights, deterministic from ``seed`` (same scheme as :func:`random_gru_weights`)."""
-    _check_dims(input_dim, units)
-    rng = np.random.default_rng(seed)
-    s = scale if scale is not None else 1.0 / np.sqrt(input_dim + units)
+    input_dim, units = _check_dims(input_dim, units)
+    rng = np.random.default_rng(_checks.seed("seed", seed, allow_none=False))
+    s = _scale(scale, input_dim, units)
     return RNNWeights(W_xh=rng.normal(0, s, (input_dim, units)), W_hh=rng.normal(0, s, (units, units)),
                       b_h=rng.normal(0, 0.1, units))
 
@@ -289,7 +310,8 @@ def gru_weights_from_keras(layer_or_arrays, reset_after: bool | None = None) -> 
     Keras stores ``kernel`` (D, 3U), ``recurrent_kernel`` (U, 3U) with the gate blocks in the
     order z, r, h, and ``bias`` of shape (3U,) when ``reset_after=False`` or (2, 3U) (input
     bias; recurrent bias) when ``reset_after=True``. Keras' update gate multiplies the old
-    state, so its weights are negated here (``1 - sigmoid(a) == sigmoid(-a)``).
+    state (Cho et al. 2014's form), so its weights are negated here, into the book's (Chung et
+    al. 2014's) form (``1 - sigmoid(a) == sigmoid(-a)``).
 
     Args:
         layer_or_arrays: a built ``keras.layers.GRU`` (or its ``.cell``), or the list
@@ -355,3 +377,74 @@ def gru_weights_to_keras(weights: GRUWeights) -> list:
             raise ValueError("b_hh is only used with reset_after=True; it must be zero otherwise")
         bias = b_in
     return [a.astype(np.float32) for a in (kernel, recurrent, bias)]
+
+
+# ---------------------------------------------------------------------------------------------
+# minGRU: a linear recurrence
+# ---------------------------------------------------------------------------------------------
+def linear_scan(a, b, reverse: bool = False):
+    """Solve ``h_t = a_t * h_{t-1} + b_t`` with ``h_0 = 0`` along axis 1, one step at a time.
+
+    The float64 reference for the Keras :func:`gruseg.layers.linear_scan` (the same result, whichever
+    ``scan`` that one uses).
+
+    Args:
+        a, b: (N, T, U) arrays (for minGRU ``a = 1 - z`` and ``b = z * h_tilde``).
+        reverse: run from the last step to the first; the outputs stay in input order
+            (``h[:, t]`` has read steps ``T-1 .. t``), as in :func:`gruseg.layers.linear_scan`.
+
+    Returns:
+        (N, T, U) float64 array of every ``h_t``.
+
+    Example:
+        >>> linear_scan(np.full((1, 3, 1), 0.5), np.ones((1, 3, 1))).ravel()
+        array([1.  , 1.5 , 1.75])
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.ndim != 3 or a.shape != b.shape:
+        raise ValueError(f"a and b must be 3-D (batch, time, units) of the same shape, got {a.shape} and {b.shape}")
+    steps = range(a.shape[1] - 1, -1, -1) if _checks.boolean("reverse", reverse) else range(a.shape[1])
+    h = np.zeros_like(a[:, 0])
+    out = np.empty_like(a)
+    for t in steps:
+        h = a[:, t] * h + b[:, t]
+        out[:, t] = h
+    return out
+
+
+def mingru_sequence(x, kernel, bias, reverse: bool = False):
+    """Run one minGRU direction over a batch of sequences (equations in the module docstring).
+
+    The weights are laid out as in :class:`gruseg.layers.MinGRUSweep2D`: ``kernel`` holds
+    ``[W_z | W_h]`` and ``bias`` holds ``[b_z | b_h]``, so one matmul gives the gate and the
+    candidate of every step at once; the recurrence left is :func:`linear_scan`.
+
+    Args:
+        x: (N, T, D) inputs.
+        kernel: (D, 2U) array ``[W_z | W_h]`` (e.g. ``layer.kernels["row_fwd"]``).
+        bias: (2U,) array ``[b_z | b_h]``.
+        reverse: read the sequence from the last step to the first; outputs stay in input order
+            (as :func:`gruseg.layers.linear_scan`; unlike :func:`gru_sequence`'s ``go_backwards``).
+
+    Returns:
+        (N, T, U) float64 hidden states.
+
+    Example:
+        >>> kernel, bias = np.ones((3, 4)), np.zeros(4)      # D = 3 inputs, U = 2 units
+        >>> mingru_sequence(np.zeros((5, 7, 3)), kernel, bias).shape
+        (5, 7, 2)
+    """
+    x = np.asarray(x, dtype=np.float64)
+    kernel = np.asarray(kernel, dtype=np.float64)
+    bias = np.asarray(bias, dtype=np.float64)
+    if x.ndim != 3:
+        raise ValueError(f"x must be 3-D (batch, time, features), got shape {x.shape}")
+    if kernel.ndim != 2 or kernel.shape[0] != x.shape[2] or kernel.shape[1] % 2:
+        raise ValueError(f"kernel must be (features={x.shape[2]}, 2 * units), got shape {kernel.shape}")
+    if bias.shape != (kernel.shape[1],):
+        raise ValueError(f"bias must have shape ({kernel.shape[1]},) to match the kernel, got {bias.shape}")
+    units = kernel.shape[1] // 2
+    proj = x @ kernel + bias
+    z, h_tilde = sigmoid(proj[..., :units]), proj[..., units:]
+    return linear_scan(1.0 - z, z * h_tilde, reverse=reverse)

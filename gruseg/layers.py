@@ -39,7 +39,7 @@ SCAN_MODES = ("sequential", "parallel")
 """How :class:`MinGRUSweep2D` evaluates its linear recurrence (see :func:`linear_scan`)."""
 
 SWEEP_ORDERS = ("rows_first", "columns_first")
-"""Which pass comes first: ``"rows_first"`` (horizontal, then vertical; gruseg's default) or
+"""Which pass comes first, ``"rows_first"`` (horizontal, then vertical; gruseg's default) or
 ``"columns_first"`` (vertical, then horizontal; the order of ReNet and ReSeg)."""
 
 

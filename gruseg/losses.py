@@ -30,7 +30,7 @@ from gruseg import _checks
 __all__ = ["SegmentationLoss", "median_frequency_weights", "CLASS_WEIGHTINGS"]
 
 CLASS_WEIGHTINGS = ("none", "median")
-"""Ways to weight classes: ``"none"`` (all 1) or ``"median"`` (:func:`median_frequency_weights`)."""
+"""The ways to weight classes, ``"none"`` (all 1) or ``"median"`` (:func:`median_frequency_weights`)."""
 
 
 def median_frequency_weights(masks, num_classes, ignore_class=None):
@@ -83,7 +83,7 @@ class SegmentationLoss(keras.losses.Loss):
         y_pred: (B, H, W, C) probabilities.
 
     Returns:
-        A scalar: the loss of the batch (see the module docstring for the formula).
+        The loss of the batch, a scalar (see the module docstring for the formula).
     """
 
     def __init__(self, num_classes, class_weights=None, ignore_class=None, dice_weight=0.0,

@@ -335,8 +335,21 @@ def format_report(report) -> str:
 # --------------------------------------------------------------------------------------------
 # Keras metrics
 # --------------------------------------------------------------------------------------------
+class _ConfusionMatrixMetric(keras.metrics.MeanIoU):
+    """A metric read off ``MeanIoU``'s confusion matrix (which knows ``ignore_class``); subclasses
+    define :meth:`result` and a ``default_name``. Predictions are per-class scores by default."""
+
+    default_name = None
+
+    def __init__(self, num_classes, name=None, dtype=None, ignore_class=None, sparse_y_true=True,
+                 sparse_y_pred=False, axis=-1):
+        super().__init__(num_classes=num_classes, name=name or self.default_name, dtype=dtype,
+                         ignore_class=ignore_class, sparse_y_true=sparse_y_true, sparse_y_pred=sparse_y_pred,
+                         axis=axis)
+
+
 @keras.saving.register_keras_serializable(package="gruseg")
-class MeanDice(keras.metrics.MeanIoU):
+class MeanDice(_ConfusionMatrixMetric):
     """Mean Dice coefficient over classes, accumulated in a confusion matrix (a Keras metric).
 
     ``Dice_c = 2 TP_c / (2 TP_c + FP_c + FN_c)``, averaged over the classes with a non-zero
@@ -361,11 +374,7 @@ class MeanDice(keras.metrics.MeanIoU):
         0.3333
     """
 
-    def __init__(self, num_classes, name="mean_dice", dtype=None, ignore_class=None,
-                 sparse_y_true=True, sparse_y_pred=False, axis=-1):
-        super().__init__(num_classes=num_classes, name=name, dtype=dtype,
-                         ignore_class=ignore_class, sparse_y_true=sparse_y_true,
-                         sparse_y_pred=sparse_y_pred, axis=axis)
+    default_name = "mean_dice"
 
     def result(self):
         ops = keras.ops
@@ -379,7 +388,7 @@ class MeanDice(keras.metrics.MeanIoU):
 
 
 @keras.saving.register_keras_serializable(package="gruseg")
-class PixelAccuracy(keras.metrics.MeanIoU):
+class PixelAccuracy(_ConfusionMatrixMetric):
     """Fraction of pixels labelled correctly, ``trace(cm) / sum(cm)``, void pixels left out (a Keras metric).
 
     ``keras.metrics.SparseCategoricalAccuracy`` has no ``ignore_class``; this keeps the same
@@ -400,11 +409,7 @@ class PixelAccuracy(keras.metrics.MeanIoU):
         0.5
     """
 
-    def __init__(self, num_classes, name="pixel_accuracy", dtype=None, ignore_class=None,
-                 sparse_y_true=True, sparse_y_pred=False, axis=-1):
-        super().__init__(num_classes=num_classes, name=name, dtype=dtype,
-                         ignore_class=ignore_class, sparse_y_true=sparse_y_true,
-                         sparse_y_pred=sparse_y_pred, axis=axis)
+    default_name = "pixel_accuracy"
 
     def result(self):
         cm = keras.ops.cast(self.total_cm, "float32")

@@ -17,15 +17,15 @@ need around it:
 
 from __future__ import annotations
 
-import errno
 import math
+import warnings
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from gruseg import _checks
-from gruseg._files import atomic_write, remove_stale_temps, write_json
+from gruseg._files import atomic_write, disk_full, remove_stale_temps, write_json
 from gruseg.checkpoints import BEST_FILE, CHECKPOINT_DIR, EPOCH_FILE, STATE_FILE, fresh_state, public_state, read_state
 from gruseg.errors import GrusegError
 
@@ -40,7 +40,15 @@ load_checkpoint_state = read_state
 
 
 class TrainingDiverged(GrusegError):
-    """The loss became NaN or infinite; training stopped and the last finite checkpoint was kept."""
+    """The loss became NaN or infinite; training stopped and the last finite checkpoint was kept.
+
+    It carries ``loss`` (the non-finite value), ``epoch`` and ``step`` (1-based, where it
+    happened) and ``learning_rate`` (at that step), so that a caller can word its own advice.
+    """
+
+    def __init__(self, message, loss=None, epoch=None, step=None, learning_rate=None):
+        super().__init__(message)
+        self.loss, self.epoch, self.step, self.learning_rate = loss, epoch, step, learning_rate
 
 
 def set_seed(seed: int, deterministic: bool = False) -> None:
@@ -91,7 +99,7 @@ def _learning_rate(learning_rate, schedule, total_steps, warmup_steps):
 
 
 def compile_segmenter(model, num_classes: int, learning_rate: float = 1e-3, weight_decay: float = 0.0,
-                      clipnorm: float | None = None, jit_compile=False, metrics=None, class_names=None,
+                      clipnorm: float | None = None, jit_compile=None, metrics=None, class_names=None,
                       ignore_class=None, class_weights=None, dice_weight: float = 0.0, per_class_metrics=True,
                       lr_schedule="constant", total_steps=None, warmup_steps=0):
     """Compile ``model`` for per-pixel classification with sparse integer masks.
@@ -107,8 +115,10 @@ def compile_segmenter(model, num_classes: int, learning_rate: float = 1e-3, weig
         learning_rate: positive float, the (peak) step size.
         weight_decay: non-negative float; ``> 0`` selects ``keras.optimizers.AdamW``.
         clipnorm: optional positive float, clip each gradient to this norm (helps recurrent nets).
-        jit_compile: XLA-compile the train step: False (default), True or ``"auto"`` (Keras'
-            choice). On CPU it was slower for the GRU sweeps under TensorFlow (``benchmarks/README.md``).
+        jit_compile: XLA-compile the train step: None (default: on under JAX, where an uncompiled
+            step runs op by op and was several times slower here; off under TensorFlow, where XLA
+            made the GRU sweeps slower on a CPU: ``benchmarks/README.md``), True, False or ``"auto"``
+            (Keras' choice).
         metrics: metrics list; default :func:`gruseg.metrics.segmentation_metrics` (pixel_accuracy,
             mean_iou, mean_dice and, with ``per_class_metrics``, one ``iou_<class>`` per class).
         class_names: optional class names for the per-class metric names.
@@ -140,7 +150,9 @@ def compile_segmenter(model, num_classes: int, learning_rate: float = 1e-3, weig
     weight_decay = _checks.number("weight_decay", weight_decay, 0)
     if clipnorm is not None:
         clipnorm = _checks.positive_number("clipnorm", clipnorm)
-    if jit_compile != "auto":
+    if jit_compile is None:
+        jit_compile = keras.backend.backend() == "jax"
+    elif jit_compile != "auto":
         jit_compile = _checks.boolean("jit_compile", jit_compile)
     dice_weight = _checks.number("dice_weight", dice_weight, 0)
     if weight_decay > 0:
@@ -284,7 +296,7 @@ def train(model, train_data, val_data=None, epochs: int = 10, out_dir=None, pati
         model.fit(train_data, validation_data=val_data, epochs=epochs, initial_epoch=initial_epoch,
                   verbose=verbose, callbacks=[*callbacks, keeper], shuffle=False)
     if keeper.diverged is not None:
-        raise TrainingDiverged(keeper.diverged)
+        raise TrainingDiverged(*keeper.diverged)
     if restore_best and state["best_epoch"] is not None and state["best_epoch"] != state["epoch"]:
         _restore_best(model, state, ckpt_dir)
     return {key: list(values) for key, values in state["history"].items()}
@@ -294,27 +306,37 @@ def train(model, train_data, val_data=None, epochs: int = 10, out_dir=None, pati
 
 
 def _disk_guard(write, path):
-    """Run ``write()``; a full disk becomes a GrusegError that says what to do."""
-    try:
+    """Run ``write()``; a full disk becomes a :class:`gruseg._files.DiskFullError` that says what is kept."""
+    with disk_full(path, kept="the last complete checkpoint is kept: free some space, then resume"):
         write()
-    except OSError as err:
-        if err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-            raise GrusegError(f"{path}: no space left on the device while writing; free some space and run again "
-                              "with --resume (the last complete checkpoint is kept)") from None
-        raise
 
 
 def _restore_into(model, checkpoint: Path) -> None:
-    """Load weights and optimizer state from a ``.keras`` checkpoint into ``model``."""
+    """Load weights and optimizer state from a ``.keras`` checkpoint into ``model``, all of them or none.
+
+    Keras loads what matches and only *warns* about the rest (optimizer variables it skips, say);
+    any such warning means the checkpoint is not this model's, and is an error here.
+    """
     if not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
-    try:
-        model.load_weights(str(checkpoint))
-    except (ValueError, KeyError, TypeError, OSError) as err:
+    before = [v.numpy() for v in model.variables] + [v.numpy() for v in model.optimizer.variables]
+    problem = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model.load_weights(str(checkpoint))
+        except Exception as err:  # noqa: BLE001 - any failure to read a user's file is reported as such
+            problem = f"{type(err).__name__}: {str(err).splitlines()[0][:160] if str(err) else ''}"
+    skipped = [str(w.message) for w in caught if "skipping" in str(w.message).lower()
+               or "could not be loaded" in str(w.message).lower()]
+    if problem is None and skipped:
+        problem = skipped[0].splitlines()[0][:160]
+    if problem is not None:
+        for variable, value in zip([*model.variables, *model.optimizer.variables], before):
+            variable.assign(value)  # no half-loaded model
         raise GrusegError(
-            f"{checkpoint}: this checkpoint does not fit the model being trained ({type(err).__name__}: "
-            f"{str(err).splitlines()[0][:160]}); resume with the run's original arguments, or start over "
-            "(gruseg train --overwrite)") from None
+            f"{checkpoint}: this checkpoint does not fit the model being trained ({problem}); resume with the "
+            "run's original arguments, or start over (gruseg train --overwrite)")
 
 
 def _restore_best(model, state, ckpt_dir) -> None:
@@ -322,7 +344,11 @@ def _restore_best(model, state, ckpt_dir) -> None:
     if weights is not None:
         model.set_weights(weights)
     elif ckpt_dir is not None and (ckpt_dir / BEST_FILE).is_file():
-        model.load_weights(str(ckpt_dir / BEST_FILE))
+        try:
+            model.load_weights(str(ckpt_dir / BEST_FILE))
+        except Exception as err:  # noqa: BLE001 - a damaged user file
+            raise GrusegError(f"{ckpt_dir / BEST_FILE}: the best epoch's weights do not load ({type(err).__name__}); "
+                              "start over (gruseg train --overwrite)") from None
 
 
 def _improved(value, best, mode) -> bool:
@@ -346,9 +372,9 @@ class _Checkpointer(keras.callbacks.Callback):
             kept = (f"the last finite checkpoint (epoch {last}) is kept in {self.ckpt_dir}" if self.ckpt_dir and last
                     else "no epoch finished, so no checkpoint was written")
             lr = _current_learning_rate(self.model)
-            self.diverged = (f"training diverged: the loss became {float(loss)} in epoch {last + 1} (step {batch + 1}); "
-                             f"{kept}. Lower the learning rate (now {lr:g}) or add gradient clipping, then train "
-                             "again")
+            message = (f"training diverged: the loss became {float(loss)} in epoch {last + 1} (step {batch + 1}); "
+                       f"{kept}. Lower the learning rate (now {lr:g}) or add gradient clipping, then train again")
+            self.diverged = (message, float(loss), last + 1, batch + 1, lr)
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):

@@ -106,13 +106,13 @@ def test_closed_update_gate_carries_gradients_an_rnn_loses():
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    (dict(layer_or_kind="lstm"), r"kind must be one of \('gru', 'rnn'\), got 'lstm'"),
+    (dict(layer_or_kind="lstm"), r"kind must be one of 'gru', 'rnn'; got 'lstm'"),
     (dict(layer_or_kind=3), r"layer_or_kind must be 'gru', 'rnn' or a Keras recurrent layer"),
     (dict(layer_or_kind="rnn", update_bias=-4.0), r"update_bias applies to kind='gru' only"),
     (dict(units=0), r"units must be a positive integer, got 0"),
     (dict(steps=0), r"steps must be a positive integer, got 0"),
     (dict(batch=-1), r"batch must be a positive integer, got -1"),
-    (dict(wrt="outputs"), r"wrt must be 'inputs' or 'states', got 'outputs'"),
+    (dict(wrt="outputs"), r"wrt must be one of 'inputs', 'states'; got 'outputs'"),
     (dict(x=np.zeros((4, 3))), r"x must be a non-empty 3-D array .*\(4, 3\)"),
 ])
 def test_bad_arguments_are_refused(kwargs, match):

@@ -5,6 +5,8 @@ The book is served on 127.0.0.1 and every other request is aborted and recorded:
 CDN fails here. Screenshots land in <build>/_build/screenshots/<page>.png (CI artifacts).
 Needs Debian's chromium (``apt-get install -y chromium``; .ci/run installs it) and the ``playwright``
 package, driven with ``executable_path`` (never ``playwright install``, which downloads a browser).
+The 中文 page (chapters/appendix_zh) must also be *drawn* in Chinese, which needs a CJK font
+(Debian's ``fonts-noto-cjk``, also installed by .ci/run): without one Chromium draws boxes ("tofu").
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import functools
 import http.server
 import os
 import shutil
+import subprocess
 import threading
 
 import pytest
@@ -173,3 +176,95 @@ def test_page_renders_offline(book, open_page, docname):
     assert not failed, f"{docname}: failed requests: {failed}"
     console = [m for m in report["console"] if not any(s in m for s in IGNORED_CONSOLE)]
     assert not console, f"{docname}: console errors: {console}"
+
+
+# --- The 中文 page: its Chinese text is in the page AND drawn with a font that has Chinese glyphs. ---------
+# A DOM text check alone proves nothing about rendering: with no CJK font installed the same DOM is drawn
+# as identical boxes. Two independent checks: Chromium's own record of the platform fonts that drew the
+# text (DevTools' "Rendered Fonts", CSS.getPlatformFontsForNode) must name fonts that fontconfig says
+# cover Chinese, for every Han character; and the page's font, drawn on a canvas, must give every Han
+# character its own inked glyph, unlike the .notdef box of a code point no font has (U+10FFFD).
+ZH_DOCNAME = "chapters/appendix_zh"
+ZH_STRINGS = ("中文导读", "原文勘误与本书对照", "重置门", "保存门", "逐元素乘积", "小批量随机梯度下降", "各章中文摘要")
+ZH_GLYPHS = "门控循环单元重置"  # distinct Han characters drawn one by one on the canvas
+# Elements whose own text nodes are Chinese: the title, and the first paragraph of the introduction.
+ZH_NODES = ("article h1", "article section p")
+
+OWN_TEXT = """(selector) => {
+  const el = document.querySelector(selector);
+  if (!el) return null;
+  return Array.from(el.childNodes).filter(n => n.nodeType === Node.TEXT_NODE).map(n => n.textContent).join('');
+}"""
+
+CANVAS_GLYPHS = """async (chars) => {
+  await document.fonts.ready;
+  const el = document.querySelector('article h1') || document.body;
+  const cs = getComputedStyle(el);
+  const font = `${cs.fontStyle} ${cs.fontWeight} 48px ${cs.fontFamily}`;
+  const canvas = document.createElement('canvas');
+  canvas.width = 64; canvas.height = 64;
+  const ctx = canvas.getContext('2d', {willReadFrequently: true});
+  const draw = (ch) => {
+    ctx.clearRect(0, 0, 64, 64);
+    ctx.font = font; ctx.fillStyle = '#000'; ctx.textBaseline = 'top';
+    ctx.fillText(ch, 8, 4);
+    const alpha = ctx.getImageData(0, 0, 64, 64).data.filter((_, i) => i % 4 === 3);
+    return {bits: Array.from(alpha, a => (a > 127 ? '1' : '0')).join(''), ink: alpha.filter(a => a > 127).length};
+  };
+  const tofu = draw(String.fromCodePoint(0x10FFFD));
+  return {font, tofu, glyphs: Array.from(chars, ch => Object.assign({ch}, draw(ch)))};
+}"""
+
+
+def fontconfig_families(lang="zh"):
+    """Family names fontconfig says cover ``lang`` (``fc-list :lang=zh family``); None without fc-list."""
+    fc_list = shutil.which("fc-list")
+    if fc_list is None:
+        return None
+    out = subprocess.run([fc_list, f":lang={lang}", "family"], capture_output=True, text=True, timeout=60,
+                         check=False).stdout
+    return {name.strip() for line in out.splitlines() for name in line.split(",") if name.strip()}
+
+
+def han_count(text):
+    return sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf")
+
+
+def test_zh_page_text_is_drawn_with_a_cjk_font(book, open_page):
+    page, report = open_page(ZH_DOCNAME)
+    text = page.evaluate("() => (document.querySelector('article') || document.body).innerText")
+    missing = [s for s in ZH_STRINGS if s not in text]
+    assert not missing, f"{ZH_DOCNAME}: Chinese text missing from the rendered page: {missing}"
+    lang = page.evaluate("() => (document.querySelector('article h1').closest('[lang]') || {}).lang || ''")
+    assert lang.startswith("zh"), f"{ZH_DOCNAME}: the page is marked lang={lang!r}; Chinese needs lang=zh-* (else Japanese glyphs)"
+    page.evaluate("async () => { await document.fonts.ready; }")
+
+    # 1. The platform fonts Chromium used for each node's own text cover every Han character in it.
+    chinese = fontconfig_families("zh")
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("DOM.enable")
+    cdp.send("CSS.enable")
+    root = cdp.send("DOM.getDocument", {"depth": -1})["root"]["nodeId"]
+    for selector in ZH_NODES:
+        own = page.evaluate(OWN_TEXT, selector)
+        assert own and han_count(own) >= 4, f"{ZH_DOCNAME}: {selector!r} has no Chinese text of its own: {own!r}"
+        node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+        fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+        used = {f["familyName"]: f["glyphCount"] for f in fonts}
+        if chinese is not None:
+            assert chinese, "fontconfig knows no font for Chinese: apt-get install -y fonts-noto-cjk (as .ci/run does)"
+            drawn = sum(n for family, n in used.items() if family in chinese)
+            assert drawn >= han_count(own), (
+                f"{ZH_DOCNAME}: {selector!r} has {han_count(own)} Han characters but fonts covering Chinese drew "
+                f"only {drawn} glyphs; fonts used: {used}; fonts covering Chinese: {sorted(chinese)[:5]}...")
+    cdp.detach()
+
+    # 2. The page's font gives each Han character its own glyph, with ink, unlike the missing-glyph box.
+    drawn = page.evaluate(CANVAS_GLYPHS, ZH_GLYPHS)
+    tofu_like = [g["ch"] for g in drawn["glyphs"] if g["ink"] == 0 or g["bits"] == drawn["tofu"]["bits"]]
+    assert not tofu_like, f"{ZH_DOCNAME}: drawn as empty or as the missing-glyph box in {drawn['font']!r}: {tofu_like}"
+    shapes = {g["bits"] for g in drawn["glyphs"]}
+    assert len(shapes) == len(ZH_GLYPHS), (
+        f"{ZH_DOCNAME}: {len(ZH_GLYPHS)} different Han characters drew only {len(shapes)} different shapes "
+        f"in {drawn['font']!r}: boxes, not glyphs")
+    assert not report["pageerrors"], f"{ZH_DOCNAME}: JavaScript errors: {report['pageerrors']}"

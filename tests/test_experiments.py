@@ -1,6 +1,7 @@
-"""Tests for gruseg.book.experiments: timing/memory helpers, sweep cost, equal-budget comparisons.
+"""Tests for gruseg.book.experiments: timing helpers, sweep cost, fixed-step runs, equal-budget comparisons.
 
-No timing asserts (speed is machine-dependent): only shapes, keys, bookkeeping and determinism.
+No asserts on measured times (speed is machine-dependent): a fake clock for the timing arithmetic,
+and otherwise shapes, keys, bookkeeping and determinism.
 """
 
 import numpy as np
@@ -9,37 +10,52 @@ import pytest
 keras = pytest.importorskip("keras")
 pytest.importorskip("tensorflow")
 
-from gruseg.data.synthetic import make_long_range  # noqa: E402
+from gruseg.book import experiments  # noqa: E402
 from gruseg.book.experiments import (  # noqa: E402
     RunResult,
+    StepTimer,
     compare_under_budget,
+    fit_steps,
     layer_step_time,
+    median_time,
     sequential_steps,
     sweep_cost,
-    time_call,
 )
+from gruseg.data import make_long_range  # noqa: E402
 from gruseg.layers import ReNet2D  # noqa: E402
+from gruseg.metrics import iou_per_class  # noqa: E402
 
 
-def test_time_call_counts_calls_and_returns_a_median():
-    calls = []
-    seconds = time_call(lambda: calls.append(1), repeats=3, warmup=2)
-    assert len(calls) == 5
-    assert seconds >= 0.0
+class FakeClock:
+    """Stands in for time.perf_counter: each call of ``work`` advances it by the next duration."""
+
+    def __init__(self, durations):
+        self.now, self.durations = 0.0, list(durations)
+
+    def __call__(self):
+        return self.now
+
+    def work(self):
+        self.now += self.durations.pop(0)
+
+
+def test_median_time_is_the_median_of_the_timed_calls_after_warmup(monkeypatch):
+    clock = FakeClock([100.0, 3.0, 1.0, 2.0])                # one slow warm-up call, then 3, 1, 2 seconds
+    monkeypatch.setattr(experiments.time, "perf_counter", clock)
+    assert median_time(clock.work, repeats=3, warmup=1) == 2.0
+    assert clock.durations == []                              # 1 + 3 calls, no more
 
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(repeats=0), "repeats must be a positive integer, got 0"),
     (dict(warmup=-1), "warmup must be a non-negative integer, got -1"),
+    (dict(fn=3), "fn must be callable, got 3"),
 ])
-def test_time_call_refuses_bad_counts(kwargs, message):
+def test_median_time_refuses_bad_arguments(kwargs, message):
+    args = dict(fn=lambda: None)
+    args.update(kwargs)
     with pytest.raises(ValueError, match=message):
-        time_call(lambda: None, **kwargs)
-
-
-def test_time_call_refuses_non_callable():
-    with pytest.raises(ValueError, match="fn must be callable"):
-        time_call(3)
+        median_time(**args)
 
 
 def test_sequential_steps_is_height_plus_width():
@@ -58,19 +74,21 @@ def test_sweep_cost_rows():
     assert [r["pixels"] for r in rows] == [16, 64]
     assert [r["sequential_steps"] for r in rows] == [8, 16]
     for r in rows:
-        assert r["seconds"] > 0
         assert r["output_bytes"] == r["pixels"] * 4 * 4  # 4 float32 channels
         assert r["seconds_per_pixel"] == pytest.approx(r["seconds"] / r["pixels"])
 
 
-def test_sweep_cost_backward():
+def test_backward_needs_weights_to_differentiate():
     rows = sweep_cost(_conv(), sizes=(4,), channels=3, backward=True, repeats=1)
-    assert rows[0]["seconds"] > 0
+    assert rows[0]["output_bytes"] == 16 * 4 * 4
+    with pytest.raises(ValueError, match="Activation has no trainable weights; use backward=False"):
+        sweep_cost(lambda: keras.layers.Activation("relu"), sizes=(4,), channels=3, backward=True, repeats=1)
+    assert len(sweep_cost(lambda: keras.layers.Activation("relu"), sizes=(4,), channels=3, repeats=1)) == 1
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(sizes=(8, 4)), "sizes must be a non-empty increasing sequence"),
-    (dict(sizes=()), "sizes must be a non-empty increasing sequence"),
+    (dict(sizes=(8, 4)), r"sizes must be increasing, got \[8, 4\]"),
+    (dict(sizes=()), "sizes must be a non-empty sequence of integers >= 1"),
     (dict(channels=0), "channels must be a positive integer, got 0"),
     (dict(make_layer=None), "make_layer must be callable"),
 ])
@@ -82,14 +100,15 @@ def test_sweep_cost_refuses_bad_arguments(kwargs, message):
 
 
 def test_layer_step_time_of_a_sweep_forward_and_backward():
-    assert layer_step_time(ReNet2D(2, seed=0), (1, 4, 4, 2), backward=True, repeats=1) > 0
-    assert layer_step_time(_conv()(), (1, 4, 4, 2), backward=False, repeats=1) > 0
-    with pytest.raises(ValueError, match="input_shape must be"):
+    for layer, backward in ((ReNet2D(2, seed=0), True), (_conv()(), False)):
+        seconds = layer_step_time(layer, (1, 4, 4, 2), backward=backward, repeats=1)
+        assert isinstance(seconds, float) and np.isfinite(seconds)
+    with pytest.raises(ValueError, match="input_shape must hold 4 integers"):
         layer_step_time(_conv()(), (4, 4, 2))
 
 
 # ------------------------------------------------------------------------------------------
-# compare_under_budget
+# StepTimer and fit_steps
 # ------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tiny_data():
@@ -106,6 +125,52 @@ def _tiny(filters):
     return build
 
 
+def test_fit_steps_takes_exactly_the_steps_on_the_same_batches(tiny_data):
+    x, y = tiny_data[:2]
+    a, b = _tiny(2)(), _tiny(2)()
+    b.set_weights(a.get_weights())
+    timer = StepTimer()
+    assert fit_steps(a, x, y, steps=5, learning_rate=1e-2, batch_size=4, callbacks=[timer]) is a
+    assert len(timer.times) == len(timer.ends) == len(timer.losses) == 5
+    assert a.optimizer.iterations.numpy() == 5
+    fit_steps(b, x, y, steps=5, learning_rate=1e-2, batch_size=4)       # same seed: same batches
+    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_allclose(wa, wb, atol=1e-6)
+
+
+def test_fit_steps_uses_the_given_loss(tiny_data):
+    x, y = tiny_data[:2]
+    unlabelled = np.full_like(y, 255)                                    # every pixel ignored
+    model = _tiny(2)()
+    before = model.get_weights()
+    timer = StepTimer()
+    fit_steps(model, x, unlabelled, steps=2, batch_size=4, callbacks=[timer],
+              loss=keras.losses.SparseCategoricalCrossentropy(ignore_class=255))
+    assert timer.losses == [0.0, 0.0]                                    # nothing to learn from
+    for w0, w1 in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(w0, w1)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(steps=0), "steps must be a positive integer, got 0"),
+    (dict(learning_rate=0), "learning_rate must be a positive number, got 0"),
+    (dict(batch_size=2.0), "batch_size must be a positive integer, got 2.0"),
+])
+def test_fit_steps_refuses_bad_arguments(tiny_data, kwargs, message):
+    args = dict(steps=1)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        fit_steps(_tiny(2)(), *tiny_data[:2], **args)
+
+
+def test_step_timer_refuses_a_bad_budget():
+    with pytest.raises(ValueError, match="seconds must be a positive number, got -1"):
+        StepTimer(seconds=-1)
+
+
+# ------------------------------------------------------------------------------------------
+# compare_under_budget
+# ------------------------------------------------------------------------------------------
 def _builders():
     return {"a": _tiny(2), "b": _tiny(4)}
 
@@ -115,7 +180,8 @@ def two_runs(tiny_data):
     return compare_under_budget(_builders(), tiny_data, steps=3, batch_size=4, seed=0)
 
 
-def test_compare_under_budget_steps(two_runs):
+def test_compare_under_budget_steps(two_runs, tiny_data):
+    test_masks = tiny_data[3]
     assert list(two_runs) == ["a", "b"]
     for name, r in two_runs.items():
         assert isinstance(r, RunResult)
@@ -124,10 +190,10 @@ def test_compare_under_budget_steps(two_runs):
         assert len(r.loss) == 3 and all(np.isfinite(r.loss))
         assert r.params == r.model.count_params()
         assert r.predictions.shape == (4, 16, 16)
-        assert set(np.unique(r.predictions)) <= {0, 1}
-        assert 0.0 <= r.mean_iou <= 1.0
-        assert len(r.iou_per_class) == 2
-        assert r.seconds > 0
+        np.testing.assert_array_equal(r.predictions, np.argmax(r.model.predict(tiny_data[2], verbose=0), -1))
+        iou = iou_per_class(test_masks, r.predictions, 2)
+        np.testing.assert_allclose(r.iou_per_class, iou)
+        assert r.mean_iou == pytest.approx(np.nanmean(iou))
     assert two_runs["a"].params < two_runs["b"].params
 
 
@@ -151,6 +217,8 @@ def test_compare_under_budget_seconds_stops_after_the_budget(tiny_data):
     (dict(steps=1, builders={}), "builders must be a non-empty dict"),
     (dict(steps=1, builders={"x": 3}), r"builders\['x'\] must be callable"),
     (dict(steps=1, data=(1, 2)), "data must be a tuple"),
+    (dict(steps=1, batch_size=0), "batch_size must be a positive integer, got 0"),
+    (dict(steps=1, seed=-1), r"seed must be an integer in \[0, 4294967295\], got -1"),
 ])
 def test_compare_under_budget_refuses_bad_arguments(tiny_data, kwargs, message):
     args = dict(builders=_builders(), data=tiny_data)
@@ -163,14 +231,3 @@ def test_compare_under_budget_refuses_mismatched_masks(tiny_data):
     x, y, xt, yt = tiny_data
     with pytest.raises(ValueError, match="data test images must be"):
         compare_under_budget(_builders(), (x, y, xt, yt[:, :8]), steps=1)
-
-
-def test_predict_labels_matches_the_argmax_of_predict(tiny_data):
-    from gruseg.book.experiments import predict_labels
-
-    model = _tiny(2)()
-    x = tiny_data[2]
-    expected = np.argmax(model.predict(x, verbose=0), axis=-1)
-    got = predict_labels(model, x, batch_size=3)
-    assert got.dtype == np.uint8 and got.shape == (4, 16, 16)
-    np.testing.assert_array_equal(got, expected)

@@ -270,12 +270,13 @@ def test_interpolated_mask(good):
     refused(good, "b.png", "interpolated", "nearest-neighbour", "0, 128, 255")
 
 
-def test_jpeg_mask_is_refused_as_interpolated(good):
+def test_jpeg_mask_is_refused_as_lossy_and_its_values_as_interpolated(good):
     (good / "masks" / "b.png").unlink()
     noisy = (np.tri(32, 32, dtype=np.uint8) * 255)          # a diagonal edge
     save(good / "images" / "b.png", rgb(32, 32))
     save(good / "masks" / "b.jpg", noisy, quality=70)
-    refused(good, "b.jpg", "interpolated", "JPEG")
+    refused(good, "b.jpg", "a mask saved as JPEG, a lossy format")
+    refused(good, "b.jpg", "interpolated", "JPEG", allow_lossy_masks=True)  # lossy allowed: its values still are not labels
 
 
 def test_mismatched_sizes(good):

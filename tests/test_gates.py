@@ -93,12 +93,12 @@ def test_bad_arguments():
         row_sweep_gates(layer, x, "up")
     with pytest.raises(ValueError, match="4-D feature map"):
         row_sweep_gates(layer, x[0])
-    with pytest.raises(ValueError, match="expects 4"):
+    with pytest.raises(ValueError, match="x has 3 features per step but the weights expect input_dim=4"):
         row_sweep_gates(layer, x[..., :3])
     with pytest.raises(ValueError, match="must be a ReNet2D"):
         row_sweep_gates(keras.layers.Dense(2), x)
     model = build_reseg((16, 16, 3), 2, filters=(4, 8), renet_units=(3,), seed=0)
     with pytest.raises(ValueError, match="not in model"):
         layer_input(model, "renet9", np.zeros((1, 16, 16, 3)))
-    with pytest.raises(ValueError, match="batch_size"):
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
         layer_input(model, "renet1", np.zeros((1, 16, 16, 3)), batch_size=0)

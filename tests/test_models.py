@@ -74,7 +74,7 @@ def test_article_model_article_call_builds_and_trains_one_step():
     before = [w.copy() for w in model.get_weights()]
     loss = model.train_on_batch(x, y)
     assert np.isfinite(loss)
-    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
     assert _predict(model, x).shape == (1, 256, 256, 2)
 
 
@@ -111,9 +111,9 @@ def test_reseg_layer_counts_follow_arguments():
 @pytest.mark.parametrize("kind", list(TINY))
 def test_same_seed_same_weights(kind):
     a, b, c = _tiny(kind, seed=3), _tiny(kind, seed=3), _tiny(kind, seed=4)
-    for wa, wb in zip(a.get_weights(), b.get_weights()):
+    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
         np.testing.assert_array_equal(wa, wb)
-    assert any(not np.array_equal(wa, wc) for wa, wc in zip(a.get_weights(), c.get_weights()))
+    assert any(not np.array_equal(wa, wc) for wa, wc in zip(a.get_weights(), c.get_weights(), strict=True))
 
 
 @pytest.mark.parametrize("kind", list(TINY))
@@ -203,7 +203,7 @@ def test_renet_unet_has_a_global_receptive_field_and_unet_skips():
     sweep; a gradient of 1e-30 is still exactly non-zero, and exactly zero outside the U-Net's
     receptive field).
     """
-    import tensorflow as tf
+    tf = pytest.importorskip("tensorflow")  # GradientTape
 
     renet, unet = (build(input_shape=(64, 64, 3), num_classes=2, base_filters=4, depth=2, seed=0)
                    for build in (lambda **k: build_renet_unet(renet_units=4, **k), build_unet))

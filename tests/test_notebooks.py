@@ -1,4 +1,4 @@
-"""The committed chapters follow the notebook contract (CONTRACT.md, "Notebooks") and stand alone.
+"""The committed chapters follow the notebook rules (README, "Adding a chapter") and stand alone.
 
 Cheap, structural checks: nbval (``pytest chapters --nbval-lax --nbval-current-env``) executes each
 notebook, and tests/test_book.py builds the book.
@@ -19,15 +19,11 @@ import nbformat
 import pytest
 
 from tests.support.bookbuild import REPO, toc_pages
+from tests.support.install_cell import INSTALL_CELL  # pinned to _config.yml's gruseg_install_ref
 
 CHAPTERS = REPO / "chapters"
 NOTEBOOKS = sorted(CHAPTERS.glob("*.ipynb"))
 TOC = toc_pages()
-INSTALL_CELL = (
-    'import sys\n'
-    'if "google.colab" in sys.modules:  # Colab only: install gruseg (Colab already has TensorFlow)\n'
-    '    %pip install -q "gruseg @ git+https://github.com/gruseg/gruseg"'
-)
 INSTALL_PATTERN = re.compile(r"(%pip|!pip|pip install|%conda|!conda|!apt|apt-get)")
 COLAB_BADGE = re.compile(r"\[!\[[^\]]*\]\((?P<img>[^)]+)\)\]\((?P<href>https://colab\.research\.google\.com/[^)]+)\)")
 FILE_SUFFIXES = r"keras|h5|npz|npy|json|csv|png|jpe?g|pkl|pickle|txt|tfrecord|zip"

@@ -1,4 +1,5 @@
-"""Receptive fields: the closed-form recurrence, and gradients that vanish exactly outside it."""
+"""Receptive fields: the closed-form recurrence (nominal for a U-Net), the exact U-Net window traced
+through the index arithmetic, and gradients that vanish exactly outside it."""
 
 from fractions import Fraction
 
@@ -10,7 +11,9 @@ from gruseg.book.receptive_field import (
     influence_map,
     receptive_field_size,
     receptive_field_growth,
+    unet_max_receptive_field,
     unet_receptive_field,
+    unet_window,
 )
 
 
@@ -58,6 +61,65 @@ def test_unet_closed_form(depth, expected):
 def test_bad_arguments_are_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
         receptive_field_size(**kwargs)
+
+
+# ---------------------------------------------------------------- the exact U-Net window (no TensorFlow)
+
+def _side(window):
+    top, left, bottom, right = window
+    return bottom - top, right - left
+
+
+@pytest.mark.parametrize("depth, by_position", [
+    (1, [18] * 2),
+    (2, [44] * 4),
+    (3, [92, 92, 100, 100, 100, 100, 92, 92]),
+    (4, [188, 188] + [204] * 12 + [188, 188]),
+])
+def test_unet_window_depends_on_the_position_on_the_pooling_grid(depth, by_position):
+    period = 2 ** depth
+    assert [_side(unet_window(depth, (i, i)))[0] for i in range(period)] == by_position
+    # the pattern repeats with the period of the grid, for rows and columns alike
+    assert [_side(unet_window(depth, (7, i + 5 * period)))[1] for i in range(period)] == by_position
+    assert unet_max_receptive_field(depth) == max(by_position)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 4, 5])
+def test_nominal_value_is_the_average_and_not_a_bound(depth):
+    sides = [_side(unet_window(depth, (i, 0)))[0] for i in range(2 ** depth)]
+    assert np.mean(sides) == unet_receptive_field(depth)
+    assert (unet_max_receptive_field(depth) > unet_receptive_field(depth)) == (depth >= 3)
+
+
+def test_unet_window_respects_the_borders():
+    assert unet_window(3, (81, 83), image_shape=(160, 160)) == (34, 34, 126, 134)     # 92 x 100
+    assert unet_window(3, (0, 0), image_shape=(160, 160, 3)) == (0, 0, 46, 46)
+    assert unet_window(4, (80, 80), image_shape=(160, 160)) == (0, 0, 160, 160)       # 204 > 160: all of it
+    # unbounded, the same pixel sees the same window shifted
+    top, left, bottom, right = unet_window(3, (81, 83))
+    assert (bottom - top, right - left) == (92, 100) and (top, left) == (34, 34)
+
+
+def test_unet_window_other_configurations():
+    assert unet_window(0, (10, 10), kernel_size=5) == (6, 6, 15, 15)                 # two 5x5 convs: 9
+    # one conv per level, by hand: output 0 reads up-sampled 0, +-1, i.e. bottleneck 0 and -1, each
+    # [2j - 3, 2j + 4] (conv, pool, conv): [-5, 4], 10 pixels, as the recurrence says
+    assert unet_window(1, (0, 0), convs_per_level=1) == (-5, -5, 5, 5)
+    assert unet_receptive_field(1, convs_per_level=1) == 10
+    assert unet_max_receptive_field(3, pool_size=2) == unet_max_receptive_field(3)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(depth=3, pixel=(0, 0), image_shape=(100, 160)), r"image_shape height must be divisible by 8"),
+    (dict(depth=3, pixel=(160, 0), image_shape=(160, 160)), r"pixel must lie inside the 160x160 output"),
+    (dict(depth=3, pixel=(0, 0), image_shape=160), r"image_shape must be \(height, width\)"),
+    (dict(depth=-1, pixel=(0, 0)), r"depth must be a non-negative integer, got -1"),
+    (dict(depth=2, pixel=(0.5, 0)), r"pixel must be a \(row, col\) pair of integers"),
+    (dict(depth=2, pixel=(0, 0), pool_size=1), r"pool_size must be an integer >= 2"),
+])
+def test_unet_window_refuses(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        unet_window(**kwargs)
 
 
 def test_unet_bad_depth():
@@ -141,8 +203,8 @@ def test_single_channel_and_softmax_sum_warning_case():
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(pixel=(8, 0)), r"pixel must lie inside the 8x8 output, got \(8, 0\)"),
-    (dict(pixel=(1.5, 0)), "pixel must be a \\(row, col\\) pair of integers"),
-    (dict(pixel=(0, 0), channel=3), r"channel must be None or an integer in \[0, 2\), got 3"),
+    (dict(pixel=(1.5, 0)), r"pixel must be a \(row, col\) pair of non-negative integers, got \(1.5, 0\)"),
+    (dict(pixel=(0, 0), channel=3), r"channel must be an integer in \[0, 1\], got 3"),
 ])
 def test_influence_map_refuses(kwargs, match):
     keras = pytest.importorskip("keras")
@@ -158,3 +220,22 @@ def test_influence_map_refuses_bad_image():
     model = keras.Model(inputs, keras.layers.Conv2D(2, 1)(inputs))
     with pytest.raises(ValueError, match=r"image must have shape \(H, W, C\) or \(1, H, W, C\)"):
         influence_map(model, np.zeros((2, 8, 8, 1), "float32"), (0, 0))
+
+
+@pytest.mark.parametrize("depth, size, pixels", [
+    (2, 96, [(48, 48), (0, 95), (13, 70)]),
+    (3, 160, [(81, 83), (80, 80), (0, 0), (159, 3)]),
+    (4, 224, [(115, 110), (112, 112), (10, 200)]),
+])
+def test_exact_window_is_what_gradients_measure_on_build_unet(depth, size, pixels):
+    """The traced window is exactly the non-zero region of the influence map of a real build_unet model."""
+    pytest.importorskip("keras")
+    from gruseg.models import build_unet
+
+    model = build_unet(input_shape=(size, size, 3), depth=depth, seed=3)
+    image = np.random.default_rng(depth).uniform(size=(size, size, 3)).astype("float32")
+    for pixel in pixels:
+        measured = influence_bbox(influence_map(model, image, pixel))
+        assert measured == unet_window(depth, pixel, image_shape=(size, size)), pixel
+    if depth >= 3:   # a pixel that sees more than the nominal window
+        assert max(_side(influence_bbox(influence_map(model, image, pixels[0])))) > unet_receptive_field(depth)

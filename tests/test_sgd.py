@@ -8,7 +8,7 @@ import pytest
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
-from gruseg.book.sgd import train_with_gradient_tape  # noqa: E402
+from gruseg.book.sgd import max_weight_difference, train_with_gradient_tape  # noqa: E402
 
 
 def _data(n=10, t=6, d=3, classes=3, seed=0):
@@ -43,8 +43,8 @@ def _fit_and_loop(regularizer=None, batch_size=4, epochs=2, lr=0.1):
 def test_matches_model_fit_weights_and_losses():
     a, b, fit, loop = _fit_and_loop()
     before = _gru_model().get_weights()
-    assert any(not np.allclose(w0, w1) for w0, w1 in zip(before, a.get_weights())), "fit did not train"
-    for wa, wb in zip(a.get_weights(), b.get_weights()):
+    assert any(not np.allclose(w0, w1) for w0, w1 in zip(before, a.get_weights(), strict=True)), "fit did not train"
+    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
         np.testing.assert_allclose(wb, wa, atol=1e-5, rtol=0)
     np.testing.assert_allclose(loop["loss"], fit["loss"], rtol=1e-5)
     assert loop["epoch"] == [1, 2]
@@ -53,7 +53,7 @@ def test_matches_model_fit_weights_and_losses():
 
 def test_regularisation_losses_are_added_like_fit():
     a, b, fit, loop = _fit_and_loop(regularizer=keras.regularizers.L2(0.5), epochs=1)
-    for wa, wb in zip(a.get_weights(), b.get_weights()):
+    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
         np.testing.assert_allclose(wb, wa, atol=1e-5, rtol=0)
     np.testing.assert_allclose(loop["loss"], fit["loss"], rtol=1e-5)
     _, _, fit_plain, _ = _fit_and_loop(epochs=1)
@@ -78,7 +78,7 @@ def test_full_batch_is_one_plain_gradient_step():
     history = train_with_gradient_tape(model, ds, epochs=1, optimizer=keras.optimizers.SGD(0.5))
     assert len(history["batch_loss"]) == 1
     assert math.isclose(history["loss"][0], float(full_loss), rel_tol=1e-6)
-    for v, w, g in zip(model.trainable_variables, w0, grads):
+    for v, w, g in zip(model.trainable_variables, w0, grads, strict=True):
         np.testing.assert_allclose(v.numpy(), w - 0.5 * g.numpy(), atol=1e-6)
 
 
@@ -132,3 +132,20 @@ def test_bad_dataset():
         train_with_gradient_tape(_gru_model(), used_up, epochs=2)
     with pytest.raises(ValueError, match=r"model must be a keras.Model, got str"):
         train_with_gradient_tape("model", triples)
+
+
+def test_max_weight_difference_of_models_and_lists():
+    a, b = _gru_model(seed=0), _gru_model(seed=0)
+    assert max_weight_difference(a, b) == 0.0                       # same seeds: the same function
+    weights = b.get_weights()
+    weights[1] = weights[1] + 0.25                                  # move one weight array
+    b.set_weights(weights)
+    assert max_weight_difference(a, b) == pytest.approx(0.25, rel=1e-6)
+    assert max_weight_difference(b.get_weights(), a) == pytest.approx(0.25, rel=1e-6)
+
+
+def test_max_weight_difference_refuses_different_architectures():
+    with pytest.raises(ValueError, match="same number of weights, got 2 and 1"):
+        max_weight_difference([np.zeros(2), np.zeros(3)], [np.zeros(2)])
+    with pytest.raises(ValueError, match=r"weight 0 has shape \(2,\) in a and \(3,\) in b"):
+        max_weight_difference([np.zeros(2)], [np.zeros(3)])

@@ -17,24 +17,19 @@ def _fmap(shape=(2, 3, 5, 4), seed=0):
 
 
 # ---------------------------------------------------------------- reshapes
-def test_rows_to_sequences_order_and_inverse():
+@pytest.mark.parametrize("to_sequences,back,index,expected_shape", [
+    (sweeps.rows_to_sequences, sweeps.sequences_to_rows, lambda x, b, k: x[b, k], (6, 5, 4)),            # rows
+    (sweeps.columns_to_sequences, sweeps.sequences_to_columns, lambda x, b, k: x[b, :, k], (10, 3, 4)),  # columns
+], ids=["rows", "columns"])
+def test_to_sequences_order_and_inverse(to_sequences, back, index, expected_shape):
     x = _fmap()
-    s = sweeps.rows_to_sequences(x)
-    assert s.shape == (6, 5, 4)
+    s = to_sequences(x)
+    assert s.shape == expected_shape
+    per_image = expected_shape[0] // 2
     for b in range(2):
-        for i in range(3):
-            np.testing.assert_array_equal(s[b * 3 + i], x[b, i])
-    np.testing.assert_array_equal(sweeps.sequences_to_rows(s, batch=2), x)
-
-
-def test_columns_to_sequences_order_and_inverse():
-    x = _fmap()
-    s = sweeps.columns_to_sequences(x)
-    assert s.shape == (10, 3, 4)
-    for b in range(2):
-        for j in range(5):
-            np.testing.assert_array_equal(s[b * 5 + j], x[b, :, j])
-    np.testing.assert_array_equal(sweeps.sequences_to_columns(s, batch=2), x)
+        for k in range(per_image):
+            np.testing.assert_array_equal(s[b * per_image + k], index(x, b, k))
+    np.testing.assert_array_equal(back(s, batch=2), x)
 
 
 @pytest.mark.parametrize("bad", [np.zeros((3, 4, 5)), np.zeros((1, 2, 3, 4, 5))])
@@ -44,8 +39,10 @@ def test_rows_to_sequences_refuses_non_4d(bad):
 
 
 def test_sequences_to_rows_refuses_bad_batch():
-    with pytest.raises(ValueError, match="batch must be a positive integer dividing 6"):
+    with pytest.raises(ValueError, match="batch must divide the 6 sequences, got 4"):
         sweeps.sequences_to_rows(np.zeros((6, 5, 4)), batch=4)
+    with pytest.raises(ValueError, match="batch must be a positive integer, got 0"):
+        sweeps.sequences_to_rows(np.zeros((6, 5, 4)), batch=0)
 
 
 # ---------------------------------------------------------------- NumPy sweeps
@@ -88,34 +85,89 @@ def test_row_sweep_states_matches_gru_sequence_per_row():
     np.testing.assert_allclose(back[1, 2, 0], gru_sequence(x[1:2, 2, ::-1], w)[0, -1])
 
 
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_row_sweep_states_gates_are_those_of_the_step_that_read_each_pixel(go_backwards):
+    w = random_gru_weights(4, 3, seed=5)
+    x = _fmap(seed=1)
+    states, gates = sweeps.row_sweep_states(x, w, go_backwards=go_backwards, return_gates=True)
+    np.testing.assert_array_equal(states, sweeps.row_sweep_states(x, w, go_backwards=go_backwards))
+    assert set(gates) == {"z", "r", "h_tilde"} and all(g.shape == (2, 3, 5, 3) for g in gates.values())
+    # rebuild every state from the previous pixel's state and this pixel's gates
+    step = -1 if go_backwards else 1
+    h_prev = np.roll(states, step, axis=2)
+    h_prev[:, :, -1 if go_backwards else 0] = 0.0                  # the sweep starts from h = 0
+    np.testing.assert_allclose((1 - gates["z"]) * h_prev + gates["z"] * gates["h_tilde"], states, atol=1e-12)
+
+
 def test_renet2d_numpy_sees_whole_image_but_row_sweep_only_its_row():
     w = {"row": (random_gru_weights(4, 3, seed=0), random_gru_weights(4, 3, seed=1)),
          "col": (random_gru_weights(6, 3, seed=2), random_gru_weights(6, 3, seed=3))}
     x = _fmap((1, 5, 6, 4)).astype(np.float64)
     x2 = x.copy()
     x2[0, 2, 3] += 1.0
-    rows_only = {"row": w["row"]}
-    r0 = sweeps.sequences_to_rows(sweeps.bidirectional_gru_numpy(sweeps.rows_to_sequences(x), *rows_only["row"]), 1)
-    r1 = sweeps.sequences_to_rows(sweeps.bidirectional_gru_numpy(sweeps.rows_to_sequences(x2), *rows_only["row"]), 1)
-    changed_rows = sweeps.change_map(r0, r1)[0] > 0
+    changed_rows = sweeps.change_map(sweeps.row_sweep_numpy(x, *w["row"]), sweeps.row_sweep_numpy(x2, *w["row"]))[0] > 0
     assert changed_rows[2].all() and changed_rows.sum() == 6
     changed = sweeps.change_map(sweeps.renet2d_numpy(x, w), sweeps.renet2d_numpy(x2, w))[0] > 0
     assert changed.all()
 
 
-def test_renet2d_numpy_matches_keras_renet2d():
+def _randomize_weights(layer, seed=0):
+    """Zero-initialised biases would hide bias-handling bugs: give every weight random values."""
+    rng = np.random.default_rng(seed)
+    layer.set_weights([rng.normal(0, 0.3, w.shape).astype("float32") for w in layer.get_weights()])
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+@pytest.mark.parametrize("merge_mode,channels", [("concat", 6), ("sum", 3), ("ave", 3), ("mul", 3)])
+def test_renet2d_numpy_matches_keras_renet2d(reset_after, merge_mode, channels):
+    """The NumPy reference of gruseg.layers.ReNet2D: every weight random, both reset conventions."""
     layers = pytest.importorskip("gruseg.layers")
-    layer = layers.ReNet2D(3, seed=0)
+    layer = layers.ReNet2D(3, merge_mode=merge_mode, reset_after=reset_after, seed=0)
     x = _fmap((2, 4, 5, 2))
+    layer.build(x.shape)
+    _randomize_weights(layer, seed=1)
     y = np.asarray(layer(x))
-    ref = sweeps.renet2d_numpy(x, sweeps.renet2d_weights(layer))
-    assert y.shape == ref.shape == (2, 4, 5, 6)
+    ref = sweeps.renet2d_numpy(x, sweeps.renet2d_weights(layer), merge_mode)
+    assert y.shape == ref.shape == (2, 4, 5, channels)
     np.testing.assert_allclose(y, ref, atol=1e-5)
 
 
-def test_renet2d_weights_refuses_a_layer_without_sweeps():
+@pytest.mark.parametrize("cell", ["renet", "mingru"])
+@pytest.mark.parametrize("order", ["rows_first", "columns_first"])
+@pytest.mark.parametrize("patch_size", [1, 2])
+def test_numpy_sweeps_follow_the_layers_order_and_patches(cell, order, patch_size):
+    layers = pytest.importorskip("gruseg.layers")
+    make, read, reference = {
+        "renet": (layers.ReNet2D, sweeps.renet2d_weights, sweeps.renet2d_numpy),
+        "mingru": (layers.MinGRUSweep2D, sweeps.mingru_sweep2d_weights, sweeps.mingru_sweep2d_numpy),
+    }[cell]
+    layer = make(3, order=order, patch_size=patch_size, seed=0)
+    x = _fmap((2, 4, 6, 2))
+    layer.build(x.shape)
+    _randomize_weights(layer, seed=2)
+    ref = reference(x, read(layer), order=order, patch_size=patch_size)
+    assert ref.shape == (2, 4 // patch_size, 6 // patch_size, 6)
+    np.testing.assert_allclose(np.asarray(layer(x)), ref, atol=1e-5)
+
+
+def test_the_numpy_options_are_the_layers_options():
+    layers = pytest.importorskip("gruseg.layers")
+    assert sweeps.MERGE_MODES == layers.MERGE_MODES and sweeps.SWEEP_ORDERS == layers.SWEEP_ORDERS
+
+
+def test_patches_and_order_are_checked():
+    w = {"row": (random_gru_weights(4, 3, seed=0),) * 2, "col": (random_gru_weights(6, 3, seed=1),) * 2}
+    with pytest.raises(ValueError, match="patch_size=2 needs a height and width divisible by 2, got 3x5"):
+        sweeps.renet2d_numpy(_fmap(), w, patch_size=2)
+    with pytest.raises(ValueError, match="order must be one of 'rows_first', 'columns_first'; got 'up'"):
+        sweeps.renet2d_numpy(_fmap(), w, order="up")
+
+
+def test_sweep_weights_refuse_the_wrong_layer():
     with pytest.raises(ValueError, match="row_gru"):
         sweeps.renet2d_weights(object())
+    with pytest.raises(ValueError, match="weights must be a dict with the keys 'row' and 'col'"):
+        sweeps.renet2d_numpy(_fmap(), {"row": None})
 
 
 # ---------------------------------------------------------------- partial sweeps and change maps
@@ -130,7 +182,7 @@ def test_partial_sweep_forward_and_backward():
 
 @pytest.mark.parametrize("t", [-1, 4, 1.0])
 def test_partial_sweep_refuses_bad_step(t):
-    with pytest.raises(ValueError, match=r"t must be an integer step in \[0, 3\]"):
+    with pytest.raises(ValueError, match=r"t must be an integer in \[0, 3\]"):
         sweeps.partial_sweep(np.zeros((2, 4)), t)
 
 
@@ -155,13 +207,6 @@ def test_rows_as_batch_equals_loop_over_rows():
     assert batched.shape == looped.shape == (2, 3, 5, 6)
     np.testing.assert_allclose(batched, looped, atol=1e-5)
 
-
-def test_median_time_counts_calls_and_refuses_bad_repeats():
-    calls = []
-    assert sweeps.median_time(lambda: calls.append(1), repeats=3, warmup=2) >= 0
-    assert len(calls) == 5
-    with pytest.raises(ValueError, match="repeats must be a positive integer, got 0"):
-        sweeps.median_time(lambda: None, repeats=0)
 
 
 # ---------------------------------------------------------------- the chapter-3 widget

@@ -9,8 +9,8 @@ import json
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
+from gruseg.data.pipeline import batches
 from gruseg.training import CHECKPOINT_DIR, compile_segmenter, load_checkpoint_state, set_seed, train
 
 NUM_CLASSES = 3
@@ -24,11 +24,10 @@ def _data(n=8, size=16, seed=0):
 
 
 def _datasets(batch_size=4):
+    """Training and validation batches on any backend (tf.data: test_train_accepts_a_tf_data_dataset)."""
     images, masks = _data()
-    train_ds = tf.data.Dataset.from_tensor_slices((images, masks)).batch(batch_size)
     vi, vm = _data(n=4, seed=1)
-    val_ds = tf.data.Dataset.from_tensor_slices((vi, vm)).batch(batch_size)
-    return train_ds, val_ds
+    return batches(images, masks, batch_size=batch_size), batches(vi, vm, batch_size=batch_size)
 
 
 def _model(seed=0, learning_rate=1e-2):
@@ -46,13 +45,13 @@ def _ckpt_files(out_dir):
 
 def test_set_seed_repeats_random_numbers():
     set_seed(3)
-    a = keras.random.uniform((4,)).numpy()
+    a = keras.ops.convert_to_numpy(keras.random.uniform((4,)))
     b = np.random.rand(2)
     set_seed(3)
-    np.testing.assert_array_equal(a, keras.random.uniform((4,)).numpy())
+    np.testing.assert_array_equal(a, keras.ops.convert_to_numpy(keras.random.uniform((4,))))
     np.testing.assert_array_equal(b, np.random.rand(2))
     set_seed(4)
-    assert not np.array_equal(a, keras.random.uniform((4,)).numpy())
+    assert not np.array_equal(a, keras.ops.convert_to_numpy(keras.random.uniform((4,))))
 
 
 @pytest.mark.parametrize("seed", [-1, 1.5, "0", True])
@@ -119,7 +118,7 @@ def test_same_seed_gives_identical_history_and_weights():
     (h1, w1), (h2, w2) = runs
     assert h1 == h2
     assert h1["epoch"] == [1, 2] and len(h1["loss"]) == 2 and len(h1["val_loss"]) == 2
-    for a, b in zip(w1, w2):
+    for a, b in zip(w1, w2, strict=True):
         np.testing.assert_array_equal(a, b)
     other = _model(seed=8)
     h3 = train(other, *_datasets(), epochs=2, seed=8, verbose=0)
@@ -135,7 +134,7 @@ def test_checkpoint_is_atomic_complete_and_loadable(tmp_path):
     assert state["epoch"] == 2 and state["checkpoint"] == "epoch_0002.keras"
     assert state["history"] == history
     loaded = keras.saving.load_model(tmp_path / CHECKPOINT_DIR / "epoch_0002.keras")
-    for a, b in zip(loaded.get_weights(), model.get_weights()):
+    for a, b in zip(loaded.get_weights(), model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     # the optimizer state travels with the checkpoint: 2 epochs x 2 batches = 4 steps
     assert int(loaded.optimizer.iterations) == 4
@@ -220,7 +219,7 @@ def test_early_stopping_stops_and_restores_best_weights(tmp_path):
     assert history["epoch"] == [1, 2, 3, 4]
     assert history["val_loss"] == pytest.approx(values[:4])
     assert not np.array_equal(snapshots[4][0], snapshots[2][0])
-    for a, b in zip(model.get_weights(), snapshots[2]):
+    for a, b in zip(model.get_weights(), snapshots[2], strict=True):
         np.testing.assert_array_equal(a, b)
     state = json.loads((tmp_path / CHECKPOINT_DIR / "state.json").read_text())
     assert state["stopped_early"] and state["best_epoch"] == 2 and state["epoch"] == 4
@@ -229,7 +228,7 @@ def test_early_stopping_stops_and_restores_best_weights(tmp_path):
     fresh = _model(seed=99)
     again = train(fresh, *_datasets(), epochs=6, out_dir=tmp_path, patience=2, resume=True, verbose=0)
     assert again == history
-    for a, b in zip(fresh.get_weights(), snapshots[2]):
+    for a, b in zip(fresh.get_weights(), snapshots[2], strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -255,3 +254,13 @@ def test_train_with_renet_model_and_checkpoint_reload(tmp_path):
     loaded = keras.saving.load_model(tmp_path / CHECKPOINT_DIR / "epoch_0001.keras", safe_mode=True)
     x = _data(n=2)[0]
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_train_accepts_a_tf_data_dataset():
+    tf = pytest.importorskip("tensorflow")
+    images, masks = _data()
+    vi, vm = _data(n=4, seed=1)
+    train_ds = tf.data.Dataset.from_tensor_slices((images, masks)).batch(4)
+    val_ds = tf.data.Dataset.from_tensor_slices((vi, vm)).batch(4)
+    history = train(_model(), train_ds, val_ds, epochs=2, verbose=0)
+    assert history["epoch"] == [1, 2] and np.isfinite(history["val_loss"]).all()

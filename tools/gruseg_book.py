@@ -2,6 +2,8 @@
 
 Loaded through ``sphinx.local_extensions`` in ``_config.yml``. It does three things:
 
+0. Marks a page's language: a page whose front matter says ``lang: zh-Hans`` is wrapped in
+   ``<div lang="zh-Hans">``, so the browser draws it with Chinese (not Japanese) glyph forms.
 1. Swaps remote images that have a vendored stand-in (the "Open in Colab" badge in each chapter's
    first cell) for the local copy under ``assets/`` (served as ``_static/``). The notebooks keep
    the remote URL, so the badge still works on GitHub and in Colab.
@@ -12,6 +14,7 @@ Loaded through ``sphinx.local_extensions`` in ``_config.yml``. It does three thi
 
 from __future__ import annotations
 
+import html
 import os
 
 from docutils import nodes
@@ -68,6 +71,12 @@ def _check_assets(app, pagename, templatename, context, doctree):
                     "nb_ipywidgets_js in _config.yml for the pattern)", pagename, uri)
 
 
+def _page_language(app, pagename, templatename, context, doctree):
+    lang = app.env.metadata.get(pagename, {}).get("lang")
+    if lang and context.get("body"):
+        context["body"] = f'<div lang="{html.escape(str(lang), quote=True)}">{context["body"]}</div>'
+
+
 def setup(app):
     # autodoc imports gruseg (and so TensorFlow) in the Sphinx process itself; keep TensorFlow's
     # C++ start-up logs out of the build log, as the notebooks' own setup cells do for the kernels.
@@ -75,4 +84,5 @@ def setup(app):
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     app.connect("doctree-resolved", _localise_images)
     app.connect("html-page-context", _check_assets)
+    app.connect("html-page-context", _page_language)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from gruseg import _checks
+
 __all__ = ["make_recurrent_layer", "gradient_norms_through_time"]
 
 _KINDS = ("gru", "rnn")
-
-
-def _check_positive_int(name, value):
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 def make_recurrent_layer(kind: str, units: int, seed: int = 0, update_bias: float | None = None,
@@ -54,9 +51,11 @@ def make_recurrent_layer(kind: str, units: int, seed: int = 0, update_bias: floa
     """
     import keras
 
-    if kind not in _KINDS:
-        raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
-    _check_positive_int("units", units)
+    _checks.choice("kind", kind, _KINDS)
+    units = _checks.positive_int("units", units)
+    seed = _checks.seed("seed", seed, allow_none=False)
+    if update_bias is not None:
+        update_bias = _checks.number("update_bias", update_bias)
     if update_bias is not None and kind != "gru":
         raise ValueError(f"update_bias applies to kind='gru' only, got kind={kind!r}")
     init = dict(
@@ -64,14 +63,16 @@ def make_recurrent_layer(kind: str, units: int, seed: int = 0, update_bias: floa
         recurrent_initializer=keras.initializers.Orthogonal(seed=seed + 1),
     )
     if kind == "rnn":
-        return keras.layers.SimpleRNN(units, return_sequences=return_sequences, **init)
+        return keras.layers.SimpleRNN(units, return_sequences=_checks.boolean("return_sequences", return_sequences),
+                                      **init)
     bias_init = "zeros"
     if update_bias is not None:
         # Keras bias for reset_after=True is (2, 3U): [input bias; recurrent bias], blocks z, r, h.
         values = np.zeros((2, 3 * units), dtype="float32")
         values[0, :units] = -float(update_bias)
         bias_init = keras.initializers.Constant(values)
-    return keras.layers.GRU(units, return_sequences=return_sequences, bias_initializer=bias_init, **init)
+    return keras.layers.GRU(units, return_sequences=_checks.boolean("return_sequences", return_sequences),
+                            bias_initializer=bias_init, **init)
 
 
 def gradient_norms_through_time(layer_or_kind="gru", steps: int = 100, units: int = 16, batch: int = 16,
@@ -111,8 +112,7 @@ def gradient_norms_through_time(layer_or_kind="gru", steps: int = 100, units: in
     """
     import tensorflow as tf
 
-    if wrt not in ("inputs", "states"):
-        raise ValueError(f"wrt must be 'inputs' or 'states', got {wrt!r}")
+    _checks.choice("wrt", wrt, ("inputs", "states"))
     if isinstance(layer_or_kind, str):
         layer = make_recurrent_layer(layer_or_kind, units, seed=seed, update_bias=update_bias)
     elif update_bias is not None:
@@ -125,8 +125,8 @@ def gradient_norms_through_time(layer_or_kind="gru", steps: int = 100, units: in
                          f"(GRU, SimpleRNN, LSTM), got {layer_or_kind!r}")
     if x is None:
         for name, value in (("steps", steps), ("batch", batch), ("input_dim", input_dim)):
-            _check_positive_int(name, value)
-        x = np.random.default_rng(seed).normal(size=(batch, steps, input_dim))
+            _checks.positive_int(name, value)
+        x = np.random.default_rng(_checks.seed("seed", seed, allow_none=False)).normal(size=(batch, steps, input_dim))
     x = np.asarray(x, dtype="float32")
     if x.ndim != 3 or 0 in x.shape:
         raise ValueError(f"x must be a non-empty 3-D array (batch, time, features), got shape {x.shape}")

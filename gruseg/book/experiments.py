@@ -1,16 +1,17 @@
-"""Reusable measurements for the chapter on challenges: cost of a sweep, and fair comparisons.
+"""Reusable measurements for chapters 5 and 6: timings, the cost of a sweep, short training runs
+and fair comparisons.
 
-Two questions the article's section 5 raises, turned into functions that measure instead of assert:
-
+* **Timing.** :func:`median_time` times any call; :func:`layer_step_time` one forward (+ backward)
+  pass of a layer; :class:`StepTimer` every step of a ``model.fit``.
 * **Cost on large images.** :func:`sweep_cost` times a 2-D sweep layer (forward, optionally
   forward + backward) at several image sizes and records the size of its output and the number
   of *dependent* recurrent steps, ``H + W`` for a ReNet-style sweep (rows then columns; the two
-  directions of each sweep are independent). :func:`time_call` and :func:`layer_step_time` are
-  the building blocks.
-* **Long-range structure.** :func:`compare_under_budget` trains several models on the same data
-  under the same budget -- the same number of optimizer steps, or the same wall-clock seconds --
-  and reports test mean IoU next to the steps and seconds each model used, so a comparison states
-  exactly what was equal.
+  directions of each sweep are independent, :func:`sequential_steps`).
+* **Short runs and long-range structure.** :func:`fit_steps` trains a model for a fixed number of
+  Adam steps on shuffled batches; :func:`compare_under_budget` trains several models on the same
+  data under the same budget -- the same number of optimizer steps, or the same wall-clock
+  seconds -- and reports test mean IoU next to the steps and seconds each model used, so a
+  comparison states exactly what was equal.
 
 Timings depend on the machine and on what else runs on it: report them, compare ratios measured
 side by side in one process, and do not assert absolute times.
@@ -24,70 +25,63 @@ Example:
 
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import dataclass, field
 
+import keras
 import numpy as np
 
-from gruseg.book.sweeps import median_time
+from gruseg import _checks
 
 __all__ = [
-    "time_call",
+    "median_time",
     "sequential_steps",
     "sweep_cost",
     "layer_step_time",
+    "StepTimer",
+    "fit_steps",
     "RunResult",
     "compare_under_budget",
-    "predict_labels",
 ]
 
 
 # --------------------------------------------------------------------------------------------
-# argument checks
+# timing
 # --------------------------------------------------------------------------------------------
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _non_negative_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-    return int(value)
-
-
-def _positive_number(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not value > 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    return float(value)
-
-
-# --------------------------------------------------------------------------------------------
-# timing and memory
-# --------------------------------------------------------------------------------------------
-def time_call(fn, repeats=5, warmup=1):
+def median_time(fn, repeats: int = 5, warmup: int = 1) -> float:
     """Median wall-clock seconds of ``fn()`` over ``repeats`` calls, after ``warmup`` untimed calls.
 
-    The median, not the mean, so that one call slowed down by another process does not move the
-    result much. ``fn`` should block until its work is done (convert a tensor result to NumPy
-    inside ``fn`` if the backend could run asynchronously).
+    The median, not the mean, so that one call slowed down by another process on a shared
+    machine does not move the result much. ``fn`` should block until its work is done (convert a
+    tensor result to NumPy inside ``fn`` if the backend could run asynchronously).
 
     Args:
-        fn: callable with no arguments.
-        repeats: positive int, timed calls.
-        warmup: non-negative int, untimed calls first (tracing, caches).
+        fn: a function of no arguments.
+        repeats: timed calls (a positive integer).
+        warmup: untimed calls first (builds layers, traces graphs; a non-negative integer).
 
     Returns:
-        float, median seconds per call.
+        Seconds, a float.
 
     Example:
-        >>> time_call(lambda: sum(range(1000)), repeats=3) >= 0.0
-        True
+        >>> calls = []
+        >>> seconds = median_time(lambda: calls.append(1), repeats=3, warmup=2)
+        >>> len(calls)
+        5
     """
     if not callable(fn):
         raise ValueError(f"fn must be callable, got {fn!r}")
-    return float(median_time(fn, repeats=repeats, warmup=warmup))
+    repeats = _checks.positive_int("repeats", repeats)
+    warmup = _checks.non_negative_int("warmup", warmup)
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(statistics.median(times))
 
 
 def sequential_steps(height, width):
@@ -105,11 +99,7 @@ def sequential_steps(height, width):
         >>> sequential_steps(64, 64)
         128
     """
-    return _positive_int("height", height) + _positive_int("width", width)
-
-
-def _as_numpy(out):
-    return out.numpy() if hasattr(out, "numpy") else np.asarray(out)
+    return _checks.positive_int("height", height) + _checks.positive_int("width", width)
 
 
 def _layer_fn(layer, x, backward):
@@ -118,6 +108,9 @@ def _layer_fn(layer, x, backward):
 
     layer(x[:1, : min(2, x.shape[1]), : min(2, x.shape[2])])  # build the weights once
     weights = layer.trainable_variables
+    if backward and not weights:
+        raise ValueError(f"backward=True times the gradient with respect to the layer's weights, but "
+                         f"{type(layer).__name__} has no trainable weights; use backward=False")
 
     @tf.function(reduce_retracing=True)
     def forward(t):
@@ -132,7 +125,7 @@ def _layer_fn(layer, x, backward):
 
     step = forward_backward if backward else forward
     tensor = tf.constant(x)
-    return lambda: _as_numpy(step(tensor))
+    return lambda: keras.ops.convert_to_numpy(step(tensor))
 
 
 def layer_step_time(layer, input_shape, backward=True, repeats=5, seed=0):
@@ -145,7 +138,7 @@ def layer_step_time(layer, input_shape, backward=True, repeats=5, seed=0):
     Args:
         layer: a Keras layer taking ``(B, H, W, C)`` input (built on first call if needed).
         input_shape: ``(B, H, W, C)``, all positive ints.
-        backward: also time the gradient.
+        backward: also time the gradient (the layer must have trainable weights).
         repeats: positive int, timed calls (median reported).
         seed: integer seed of the random input.
 
@@ -154,14 +147,12 @@ def layer_step_time(layer, input_shape, backward=True, repeats=5, seed=0):
 
     Example:
         >>> from gruseg.layers import ReNet2D
-        >>> layer_step_time(ReNet2D(4), (1, 8, 8, 2), repeats=1) > 0
-        True
+        >>> seconds = layer_step_time(ReNet2D(4), (1, 8, 8, 2), repeats=1)
     """
-    input_shape = tuple(_positive_int("input_shape entries", v) for v in input_shape)
-    if len(input_shape) != 4:
-        raise ValueError(f"input_shape must be (batch, height, width, channels), got {input_shape!r}")
-    x = np.random.default_rng(seed).normal(size=input_shape).astype("float32")
-    return time_call(_layer_fn(layer, x, backward), repeats=repeats, warmup=1)
+    input_shape = _checks.int_tuple("input_shape", input_shape, minimum=1, length=4)  # (B, H, W, C)
+    x = np.random.default_rng(_checks.seed("seed", seed, allow_none=False)).normal(size=input_shape)
+    return median_time(_layer_fn(layer, x.astype("float32"), _checks.boolean("backward", backward)),
+                       repeats=repeats, warmup=1)
 
 
 def sweep_cost(make_layer, sizes=(32, 64, 128, 256), channels=8, batch=1, backward=False, repeats=3,
@@ -200,18 +191,18 @@ def sweep_cost(make_layer, sizes=(32, 64, 128, 256), channels=8, batch=1, backwa
     """
     if not callable(make_layer):
         raise ValueError(f"make_layer must be callable (e.g. lambda: ReNet2D(16)), got {make_layer!r}")
-    sizes = [_positive_int("sizes entries", s) for s in sizes]
-    if not sizes or sizes != sorted(sizes):
-        raise ValueError(f"sizes must be a non-empty increasing sequence of positive ints, got {sizes!r}")
-    channels = _positive_int("channels", channels)
-    batch = _positive_int("batch", batch)
+    sizes = list(_checks.int_tuple("sizes", sizes, minimum=1))
+    if sizes != sorted(set(sizes)):
+        raise ValueError(f"sizes must be increasing, got {sizes!r}")
+    channels = _checks.positive_int("channels", channels)
+    batch = _checks.positive_int("batch", batch)
+    backward = _checks.boolean("backward", backward)
     layer = make_layer()
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_checks.seed("seed", seed, allow_none=False))
     rows = []
     for size in sizes:
         x = rng.normal(size=(batch, size, size, channels)).astype("float32")
-        fn = _layer_fn(layer, x, backward)
-        seconds = time_call(fn, repeats=repeats, warmup=1)
+        seconds = median_time(_layer_fn(layer, x, backward), repeats=repeats, warmup=1)
         out_shape = layer.compute_output_shape(x.shape)
         rows.append({
             "size": size,
@@ -222,6 +213,105 @@ def sweep_cost(make_layer, sizes=(32, 64, 128, 256), channels=8, batch=1, backwa
             "sequential_steps": sequential_steps(size, size),
         })
     return rows
+
+
+# --------------------------------------------------------------------------------------------
+# short training runs
+# --------------------------------------------------------------------------------------------
+class StepTimer(keras.callbacks.Callback):
+    """Keras callback: the wall-clock time and logged loss of every training step.
+
+    With ``seconds`` it also stops training after the first step that ends when that much time
+    has passed since training began (a time budget; the last step may overrun).
+
+    Args:
+        seconds: None, or a positive number of seconds after which to stop training.
+
+    Attributes:
+        start: ``time.perf_counter()`` when training began (the first ``fit`` call).
+        times: seconds from the start to the end of every step (the step's own work; the first
+            few include tracing).
+        ends: ``time.perf_counter()`` at the end of every step (``np.diff(ends)`` is the time
+            between steps, data loading included).
+        losses: the loss Keras logs at the end of every step. Keras 3 logs the mean over the
+            epoch so far, not the loss of that batch alone.
+
+    Example:
+        >>> timer = StepTimer(seconds=30.0)
+        >>> timer.times, timer.seconds
+        ([], 30.0)
+    """
+
+    def __init__(self, seconds=None):
+        super().__init__()
+        self.seconds = None if seconds is None else _checks.positive_number("seconds", seconds)
+        self.start = None
+        self.times, self.ends, self.losses = [], [], []
+        self._step_start = None
+
+    def on_train_begin(self, logs=None):
+        if self.start is None:
+            self.start = time.perf_counter()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._step_start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        self.times.append(now - self._step_start)
+        self.ends.append(now)
+        self.losses.append(float((logs or {}).get("loss", np.nan)))
+        if self.seconds is not None and now - self.start >= self.seconds:
+            self.model.stop_training = True
+
+
+def fit_steps(model, images, masks, steps, learning_rate=1e-3, batch_size=16, seed=0, loss=None,
+              callbacks=()):
+    """Compile ``model`` with Adam and train it for exactly ``steps`` optimizer steps, in one ``fit``.
+
+    The batches are ``to_dataset(images, masks, batch_size, shuffle=True, seed=seed).repeat()``,
+    so every model trained with the same ``seed`` sees the same batches in the same order (one
+    ``fit`` call: a second call would start the data again from the first batch). No metrics are
+    compiled, so the time per step is the model's own.
+
+    Args:
+        model: an uncompiled (or to be recompiled) ``keras.Model`` with probability outputs
+            ``(B, H, W, num_classes)``.
+        images: (n, H, W, C) float array.
+        masks: (n, H, W) integer labels.
+        steps: positive int, optimizer steps (a callback such as ``StepTimer(seconds=...)`` may
+            stop training earlier).
+        learning_rate: Adam's learning rate.
+        batch_size: images per step.
+        seed: seed of the shuffling.
+        loss: a Keras loss; default ``keras.losses.SparseCategoricalCrossentropy()`` (e.g. pass
+            one with ``ignore_class=255`` for unlabelled pixels).
+        callbacks: Keras callbacks for ``fit``.
+
+    Returns:
+        ``model``, trained.
+
+    Example:
+        >>> from gruseg.models import build_unet
+        >>> from gruseg.data import make_shapes
+        >>> images, masks = make_shapes(4, size=16, seed=0)
+        >>> timer = StepTimer()
+        >>> _ = fit_steps(build_unet((16, 16, 3), 4, base_filters=2, depth=1), images, masks, steps=3,
+        ...               batch_size=2, callbacks=[timer])
+        >>> len(timer.times)
+        3
+    """
+    from gruseg.data import to_dataset
+
+    steps = _checks.positive_int("steps", steps)
+    learning_rate = _checks.positive_number("learning_rate", learning_rate)
+    batch_size = _checks.positive_int("batch_size", batch_size)
+    seed = _checks.seed("seed", seed, allow_none=False)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+                  loss=loss if loss is not None else keras.losses.SparseCategoricalCrossentropy())
+    data = to_dataset(images, masks, batch_size=batch_size, shuffle=True, seed=seed).repeat()
+    model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False, callbacks=list(callbacks))
+    return model
 
 
 # --------------------------------------------------------------------------------------------
@@ -237,11 +327,13 @@ class RunResult:
         params: number of parameters (trainable and not).
         steps: optimizer steps taken.
         seconds: wall-clock seconds of training (first-call tracing included).
-        seconds_per_step: median seconds of one step after the first (tracing excluded).
-        mean_iou: test mean IoU, :func:`gruseg.metrics.mean_iou`.
+        seconds_per_step: median seconds between the ends of two steps after the first
+            (tracing excluded).
+        mean_iou: test mean IoU, :func:`gruseg.metrics.mean_iou` of ``predictions``.
         iou_per_class: list of per-class test IoU.
-        loss: training loss after every step (list of floats).
-        predictions: predicted test labels ``(n, H, W)`` uint8.
+        loss: the training loss Keras logged after every step (list of floats; in Keras 3 the
+            mean over the run so far, see :class:`StepTimer`).
+        predictions: predicted test labels ``(n, H, W)``.
     """
 
     name: str
@@ -254,50 +346,6 @@ class RunResult:
     iou_per_class: list
     loss: list = field(repr=False)
     predictions: np.ndarray = field(repr=False)
-
-
-class _StepClock:
-    """Keras callback: per-step loss and wall-clock time; stops after a time budget if given."""
-
-    def __new__(cls, seconds=None):
-        import keras
-
-        class StepClock(keras.callbacks.Callback):
-            def __init__(self):
-                super().__init__()
-                self.start = None
-                self.ends, self.losses = [], []
-
-            def on_train_begin(self, logs=None):
-                if self.start is None:
-                    self.start = time.perf_counter()
-
-            def on_train_batch_end(self, batch, logs=None):
-                self.ends.append(time.perf_counter())
-                self.losses.append(float((logs or {}).get("loss", np.nan)))
-                if seconds is not None and self.ends[-1] - self.start >= seconds:
-                    self.model.stop_training = True
-
-        return StepClock()
-
-
-def predict_labels(model, images, batch_size=64):
-    """Arg-max class of every pixel: ``(n, H, W, C)`` images -> ``(n, H, W)`` uint8 labels.
-
-    Calls the model directly on batches (``training=False``) instead of ``model.predict``:
-    no per-model ``tf.function`` to trace, so comparing several models in one process neither
-    pays that tracing nor triggers TensorFlow's retracing warnings.
-
-    Example:
-        >>> from gruseg.models import build_unet
-        >>> predict_labels(build_unet((16, 16, 3), 2, depth=1), np.zeros((3, 16, 16, 3))).shape
-        (3, 16, 16)
-    """
-    batch_size = _positive_int("batch_size", batch_size)
-    images = np.asarray(images, dtype=np.float32)
-    out = [np.argmax(_as_numpy(model(images[i:i + batch_size], training=False)), axis=-1)
-           for i in range(0, len(images), batch_size)]
-    return np.concatenate(out).astype(np.uint8)
 
 
 def _check_data(data):
@@ -320,10 +368,10 @@ def compare_under_budget(builders, data, steps=None, seconds=None, seed=0, batch
 
     Exactly one of ``steps`` (every model takes that many Adam steps: reproducible, but a slower
     model gets more wall-clock time) or ``seconds`` (every model trains until that much wall-clock
-    time has passed: fair in time, but noisy on a shared machine) must be given. Each model sees
-    the same shuffled batches (``to_dataset(..., shuffle=True, seed=seed)``), starts from
-    ``set_seed(seed)``, and is compiled with Adam and sparse categorical cross-entropy (no extra
-    metrics, so that training time is the model's own). Test predictions are the arg-max class.
+    time has passed: fair in time, but noisy on a shared machine) must be given. Each model starts
+    from ``set_seed(seed)`` and is trained by :func:`fit_steps` (the same shuffled batches, Adam,
+    sparse categorical cross-entropy, no extra metrics), timed by a :class:`StepTimer`. Test
+    predictions are the arg-max class (:func:`gruseg.inference.predict_labels`).
 
     Args:
         builders: dict ``name -> callable`` returning an uncompiled ``keras.Model`` with
@@ -351,9 +399,7 @@ def compare_under_budget(builders, data, steps=None, seconds=None, seed=0, batch
         >>> out["unet"].steps
         2
     """
-    import keras
-
-    from gruseg.data.pipeline import to_dataset
+    from gruseg.inference import predict_labels
     from gruseg.metrics import iou_per_class
     from gruseg.training import set_seed
 
@@ -365,13 +411,13 @@ def compare_under_budget(builders, data, steps=None, seconds=None, seed=0, batch
     if (steps is None) == (seconds is None):
         raise ValueError(f"give exactly one of steps or seconds, got steps={steps!r}, seconds={seconds!r}")
     if steps is not None:
-        steps = _positive_int("steps", steps)
+        steps = _checks.positive_int("steps", steps)
     if seconds is not None:
-        seconds = _positive_number("seconds", seconds)
-    seed = _non_negative_int("seed", seed)
-    batch_size = _positive_int("batch_size", batch_size)
-    learning_rate = _positive_number("learning_rate", learning_rate)
-    predict_batch_size = _positive_int("predict_batch_size", predict_batch_size)
+        seconds = _checks.positive_number("seconds", seconds)
+    seed = _checks.seed("seed", seed, allow_none=False)
+    batch_size = _checks.positive_int("batch_size", batch_size)
+    learning_rate = _checks.positive_number("learning_rate", learning_rate)
+    predict_batch_size = _checks.positive_int("predict_batch_size", predict_batch_size)
     x, y, xt, yt = _check_data(data)
 
     results = {}
@@ -379,22 +425,18 @@ def compare_under_budget(builders, data, steps=None, seconds=None, seed=0, batch
         set_seed(seed)
         model = builder()
         classes = num_classes or model.output_shape[-1]
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-                      loss=keras.losses.SparseCategoricalCrossentropy())
-        ds = to_dataset(x, y, batch_size=batch_size, shuffle=True, seed=seed).repeat()
-        clock = _StepClock(seconds)
-        # One fit call: a new fit would restart the dataset's iterator (same batches again).
-        # With a time budget the callback stops training after the step that used it up.
-        model.fit(ds, steps_per_epoch=steps or 10**9, epochs=1, verbose=0, shuffle=False,
-                  callbacks=[clock])
-        gaps = np.diff(clock.ends)
+        timer = StepTimer(seconds)
+        # With a time budget the timer stops training after the step that used it up.
+        fit_steps(model, x, y, steps=steps if steps is not None else 10**9, learning_rate=learning_rate,
+                  batch_size=batch_size, seed=seed, callbacks=[timer])
+        gaps = np.diff(timer.ends)
         pred = predict_labels(model, xt, batch_size=predict_batch_size)
         iou = iou_per_class(yt, pred, classes)
         results[name] = RunResult(
-            name=name, model=model, params=int(model.count_params()), steps=len(clock.ends),
-            seconds=float(clock.ends[-1] - clock.start) if clock.ends else 0.0,
+            name=name, model=model, params=int(model.count_params()), steps=len(timer.ends),
+            seconds=float(timer.ends[-1] - timer.start) if timer.ends else 0.0,
             seconds_per_step=float(np.median(gaps)) if gaps.size else float("nan"),
             mean_iou=float(np.nanmean(iou)), iou_per_class=[float(v) for v in iou],
-            loss=clock.losses, predictions=pred,
+            loss=timer.losses, predictions=pred,
         )
     return results

@@ -6,9 +6,9 @@ inside a trained :class:`~gruseg.layers.ReNet2D`, this module
 1. gets the feature map the layer receives (:func:`layer_input`),
 2. reads the weights of its row sweep into the book's convention
    (:func:`gruseg.gru.gru_weights_from_keras`), and
-3. re-runs that sweep in NumPy with :func:`gruseg.gru.gru_sequence`, which returns, for every
-   row ``i`` and column ``j``, the gates of the step that read pixel ``(i, j)``
-   (:func:`row_sweep_gates`)::
+3. re-runs that sweep in NumPy with :func:`gruseg.book.sweeps.row_sweep_states` (built on
+   :func:`gruseg.gru.gru_sequence`), which returns, for every row ``i`` and column ``j``, the
+   gates of the step that read pixel ``(i, j)`` (:func:`row_sweep_gates`)::
 
        z       = sigmoid(x W_xz + h W_hz + b_z)       update gate: how much of the candidate to take
        r       = sigmoid(x W_xr + h W_hr + b_r)       reset gate
@@ -22,29 +22,30 @@ Only the **row** sweep is covered: its input is a plain feature map. (The column
 the row sweep's output, which :func:`keras_row_sweep` also provides.)
 
 Example:
+    >>> from gruseg.models import build_reseg
     >>> model = build_reseg((32, 32, 3), 2, seed=0)
-    >>> x = layer_input(model, "renet1", images)          # (B, 8, 8, 32)
+    >>> images = np.random.default_rng(0).random((2, 32, 32, 3))
+    >>> x = layer_input(model, "renet1", images)
+    >>> x.shape
+    (2, 8, 8, 32)
     >>> gates = row_sweep_gates(model.get_layer("renet1"), x)
-    >>> z_map = gates["z"].mean(axis=-1)                  # (B, 8, 8): update gate per pixel
+    >>> gates["z"].mean(axis=-1).shape                    # the update gate per pixel
+    (2, 8, 8)
 """
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 
-from gruseg.gru import gru_sequence, gru_weights_from_keras
+from gruseg import _checks
+from gruseg.book.sweeps import _as_feature_map, row_sweep_states, rows_as_batch
+from gruseg.gru import gru_weights_from_keras
 
 __all__ = ["layer_input", "row_sweep_gates", "keras_row_sweep", "DIRECTIONS"]
 
 DIRECTIONS = ("forward", "backward")
-"""Directions of a row sweep: ``"forward"`` reads left to right, ``"backward"`` right to left."""
-
-
-def _feature_map(x, name="x"):
-    x = np.asarray(x)
-    if x.ndim != 4:
-        raise ValueError(f"{name} must be a 4-D feature map (batch, height, width, channels), got shape {x.shape}")
-    return x
+"""The two directions of a row sweep; ``"forward"`` reads left to right, ``"backward"`` right to left."""
 
 
 def _row_gru(layer, direction):
@@ -53,8 +54,7 @@ def _row_gru(layer, direction):
     Accepts a :class:`~gruseg.layers.ReNet2D` (its ``row_gru`` Bidirectional), a
     :class:`~gruseg.layers.RowGRU2D` (its ``gru``, forward only) or a ``keras.layers.Bidirectional``.
     """
-    if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    _checks.choice("direction", direction, DIRECTIONS)
     bidirectional = getattr(layer, "row_gru", None)
     if bidirectional is None and hasattr(layer, "forward_layer"):
         bidirectional = layer
@@ -76,23 +76,21 @@ def layer_input(model, layer, images, batch_size: int = 32):
     uses its moving statistics, dropout is off), ``batch_size`` images at a time.
 
     Args:
-        model: a functional ``keras.Model`` (e.g. from :func:`gruseg.build_reseg`).
+        model: a functional ``keras.Model`` (e.g. from :func:`gruseg.models.build_reseg`).
         layer: the layer, or its name (``"renet1"``).
         images: (B, H, W, C) array.
         batch_size: images per forward pass.
 
     Returns:
         NumPy array, the layer's input, e.g. (B, H/4, W/4, filters[-1]) for ``"renet1"`` of
-        :func:`gruseg.build_reseg`.
+        :func:`gruseg.models.build_reseg`.
 
     Example:
+        >>> from gruseg.models import build_reseg
         >>> layer_input(build_reseg((32, 32, 3), 2), "renet1", np.zeros((2, 32, 32, 3))).shape
         (2, 8, 8, 32)
     """
-    import keras
-
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    batch_size = _checks.positive_int("batch_size", batch_size)
     if isinstance(layer, str):
         try:
             layer = model.get_layer(layer)
@@ -115,7 +113,7 @@ def row_sweep_gates(layer, x, direction: str = "forward"):
     Every row of ``x`` is a sequence; the GRU's weights are read from the Keras layer with
     :func:`gruseg.gru.gru_weights_from_keras` (book convention: ``z`` is the share of the
     candidate taken, Keras' ``1 - z``) and the rows are run through
-    :func:`gruseg.gru.gru_sequence` in float64.
+    :func:`gruseg.book.sweeps.row_sweep_states` in float64.
 
     Args:
         layer: a built :class:`~gruseg.layers.ReNet2D` (or ``RowGRU2D``, or a
@@ -124,27 +122,19 @@ def row_sweep_gates(layer, x, direction: str = "forward"):
         direction: ``"forward"`` (left to right) or ``"backward"`` (right to left).
 
     Returns:
-        dict of (B, H, W, U) float64 arrays, in column order whatever the direction:
+        A dict of (B, H, W, U) float64 arrays, in column order whatever the direction, with
         ``"h"`` the hidden state after reading pixel (i, j), ``"z"`` the update gate,
         ``"r"`` the reset gate and ``"h_tilde"`` the candidate state of that step.
 
     Example:
+        >>> from gruseg.layers import ReNet2D
         >>> layer = ReNet2D(4); _ = layer(np.zeros((1, 3, 5, 2), "float32"))
         >>> row_sweep_gates(layer, np.zeros((1, 3, 5, 2)))["z"].shape
         (1, 3, 5, 4)
     """
-    gru = _row_gru(layer, direction)
-    x = _feature_map(x)
-    weights = gru_weights_from_keras(gru)
-    if x.shape[-1] != weights.input_dim:
-        raise ValueError(f"x has {x.shape[-1]} channels but the layer's row GRU expects {weights.input_dim}")
-    b, h, w, c = x.shape
-    backwards = direction == "backward"
-    states, gates = gru_sequence(x.reshape(b * h, w, c), weights, return_gates=True, go_backwards=backwards)
-    out = {"h": states, **gates}
-    if backwards:  # gru_sequence returns steps in the order read; put them back in column order
-        out = {k: v[:, ::-1] for k, v in out.items()}
-    return {k: np.ascontiguousarray(v).reshape(b, h, w, -1) for k, v in out.items()}
+    weights = gru_weights_from_keras(_row_gru(layer, direction))
+    states, gates = row_sweep_states(x, weights, go_backwards=direction == "backward", return_gates=True)
+    return {"h": states, **gates}
 
 
 def keras_row_sweep(layer, x, direction: str = "forward"):
@@ -165,19 +155,15 @@ def keras_row_sweep(layer, x, direction: str = "forward"):
     Returns:
         (B, H, W, U) float32 NumPy array; compare with ``row_sweep_gates(layer, x, direction)["h"]``.
     """
-    import keras
-
     gru = _row_gru(layer, direction)
-    x = _feature_map(x).astype("float32")
-    b, h, w, c = x.shape
-    rows = x.reshape(b * h, w, c)
+    x = _as_feature_map(x).astype("float32")
     units = gru.units
     bidirectional = getattr(layer, "row_gru", layer if hasattr(layer, "forward_layer") else None)
     if bidirectional is not None and getattr(bidirectional, "merge_mode", None) == "concat":
-        both = keras.ops.convert_to_numpy(bidirectional(rows, training=False))
+        both = keras.ops.convert_to_numpy(rows_as_batch(lambda rows: bidirectional(rows, training=False), x))
         y = both[..., :units] if direction == "forward" else both[..., units:]
     else:
-        y = keras.ops.convert_to_numpy(gru(rows, training=False))
+        y = keras.ops.convert_to_numpy(rows_as_batch(lambda rows: gru(rows, training=False), x))
         if direction == "backward":
-            y = y[:, ::-1]
-    return np.ascontiguousarray(y).reshape(b, h, w, units)
+            y = y[:, :, ::-1]
+    return np.ascontiguousarray(y)

@@ -28,13 +28,11 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["train_with_gradient_tape"]
+import numpy as np
 
+from gruseg import _checks
 
-def _check_epochs(epochs):
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-    return epochs
+__all__ = ["train_with_gradient_tape", "max_weight_difference"]
 
 
 def _resolve_optimizer(optimizer):
@@ -110,7 +108,7 @@ def train_with_gradient_tape(model, dataset, epochs=1, optimizer=None, loss=None
         model: a built ``keras.Model`` (compiled or not; its compiled optimizer and loss are NOT
             used: pass them here).
         dataset: a re-iterable of ``(x, y)`` batches, e.g. a ``tf.data.Dataset`` from
-            :func:`gruseg.data.to_dataset`. It is iterated once per epoch, in its own order: to
+            :func:`gruseg.data.pipeline.to_dataset`. It is iterated once per epoch, in its own order: to
             compare with ``model.fit``, do not shuffle (or shuffle identically in both).
         epochs: positive int, passes over ``dataset``.
         optimizer: a ``keras.optimizers.Optimizer`` or name (``"sgd"``, ``"adam"``, ...); default
@@ -134,6 +132,7 @@ def train_with_gradient_tape(model, dataset, epochs=1, optimizer=None, loss=None
             does not yield ``(x, y)`` pairs or yields nothing.
 
     Example:
+        >>> import keras, tensorflow as tf
         >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
         >>> ds = tf.data.Dataset.from_tensor_slices((np.ones((8, 4), "float32"), np.zeros(8, "int32"))).batch(4)
         >>> history = train_with_gradient_tape(model, ds, epochs=2, optimizer=keras.optimizers.SGD(0.1))
@@ -142,7 +141,8 @@ def train_with_gradient_tape(model, dataset, epochs=1, optimizer=None, loss=None
     """
     import tensorflow as tf
 
-    epochs = _check_epochs(epochs)
+    epochs = _checks.positive_int("epochs", epochs)
+    seed = _checks.seed("seed", seed)
     if not hasattr(model, "trainable_variables") or not callable(model):
         raise ValueError(f"model must be a keras.Model, got {type(model).__name__}")
     optimizer = _resolve_optimizer(optimizer)
@@ -161,7 +161,7 @@ def train_with_gradient_tape(model, dataset, epochs=1, optimizer=None, loss=None
                                                     for v in model.losses])
         variables = model.trainable_variables
         gradients = tape.gradient(batch_loss, variables)
-        optimizer.apply_gradients(zip(gradients, variables))
+        optimizer.apply_gradients(zip(gradients, variables, strict=True))
         return batch_loss
 
     step = tf.function(step, reduce_retracing=True)     # one compiled step for this model
@@ -182,3 +182,38 @@ def train_with_gradient_tape(model, dataset, epochs=1, optimizer=None, loss=None
         history["loss"].append(total / count if math.isfinite(total) else float("nan"))
         history["epoch"].append(epoch)
     return history
+
+
+def max_weight_difference(a, b) -> float:
+    """Largest absolute difference between the weights of two models: ``max_i max |w_i(a) - w_i(b)|``.
+
+    The weights are compared in ``get_weights()`` order, so ``a`` and ``b`` must have the same
+    architecture (e.g. one a ``keras.models.clone_model`` of the other). Zero means the two are the
+    same function; after training two copies along the same path (the same start, batches and
+    updates) it is float rounding, about 1e-7 to 1e-6 in float32.
+
+    Args:
+        a, b: Keras models (or layers), or lists of weight arrays.
+
+    Returns:
+        A Python float.
+
+    Raises:
+        ValueError: the two do not have the same number of weights, or weights of different shapes.
+
+    Example:
+        >>> max_weight_difference([np.zeros((2, 3)), np.ones(3)], [np.zeros((2, 3)), np.full(3, 1.5)])
+        0.5
+    """
+    weights_a = a.get_weights() if hasattr(a, "get_weights") else list(a)
+    weights_b = b.get_weights() if hasattr(b, "get_weights") else list(b)
+    if len(weights_a) != len(weights_b):
+        raise ValueError(f"a and b must have the same number of weights, got {len(weights_a)} and {len(weights_b)}")
+    largest = 0.0
+    for i, (wa, wb) in enumerate(zip(weights_a, weights_b, strict=True)):
+        wa, wb = np.asarray(wa), np.asarray(wb)
+        if wa.shape != wb.shape:
+            raise ValueError(f"weight {i} has shape {wa.shape} in a and {wb.shape} in b")
+        if wa.size:
+            largest = max(largest, float(np.max(np.abs(wa.astype(np.float64) - wb.astype(np.float64)))))
+    return largest

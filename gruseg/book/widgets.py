@@ -11,6 +11,8 @@ import io
 
 import numpy as np
 
+from gruseg import _checks
+
 __all__ = ["gru_cell_explorer", "sweep_explorer"]
 
 
@@ -96,8 +98,13 @@ def sweep_explorer(values, image=None, *, go_backwards=False, cmap="magma", pixe
         heat-map frames, one per step.
 
     Example:
-        >>> states = gruseg.row_sweep_states(features, gru_weights)[0]  # (H, W, U)  # doctest: +SKIP
-        >>> gruseg.sweep_explorer(states, image=images[0])               # doctest: +SKIP
+        >>> from gruseg.book.sweeps import row_sweep_states
+        >>> from gruseg.gru import random_gru_weights
+        >>> features = np.random.default_rng(0).normal(size=(1, 8, 12, 3))
+        >>> states = row_sweep_states(features, random_gru_weights(3, 4, seed=0))[0]   # (H, W, U)
+        >>> box = sweep_explorer(states, pixel_size=4)
+        >>> len(box.frames), box.frames[0].shape                  # one frame per step (column)
+        (12, (32, 48, 3))
     """
     import ipywidgets as widgets
 
@@ -109,11 +116,8 @@ def sweep_explorer(values, image=None, *, go_backwards=False, cmap="magma", pixe
     if not np.isfinite(values).all():
         raise ValueError("values must be finite (no NaN or inf)")
     H, W = values.shape
-    if pixel_size is None:
-        pixel_size = max(1, 256 // H)
-    if isinstance(pixel_size, bool) or not isinstance(pixel_size, (int, np.integer)) or pixel_size <= 0:
-        raise ValueError(f"pixel_size must be a positive integer, got {pixel_size!r}")
-    frames, (lo, hi) = _sweep_frames(values, bool(go_backwards), cmap, int(pixel_size))
+    pixel_size = max(1, 256 // H) if pixel_size is None else _checks.positive_int("pixel_size", pixel_size)
+    frames, (lo, hi) = _sweep_frames(values, _checks.boolean("go_backwards", go_backwards), cmap, pixel_size)
 
     pictures = [widgets.Image(value=_png(f), format="png") for f in frames]
     slider = widgets.IntSlider(value=0, min=0, max=W - 1, step=1, description=description,
@@ -137,7 +141,7 @@ def sweep_explorer(values, image=None, *, go_backwards=False, cmap="magma", pixe
     slider.observe(show, names="value")
     row = [view]
     if image is not None:  # shown once, at the heat map's height (PNG frames stay small)
-        picture = widgets.Image(value=_png(_image_panel(image, H * int(pixel_size))), format="png")
+        picture = widgets.Image(value=_png(_image_panel(image, H * pixel_size)), format="png")
         row = [picture, view]
     box = widgets.VBox([widgets.HBox([play, slider]), widgets.HBox(row), caption])
     box.frames = frames
@@ -239,11 +243,11 @@ def gru_cell_explorer(weights=None, *, units=2, reset_after=True, seed=0):
     from gruseg.gru import GRUWeights, random_gru_weights
 
     if weights is None:
-        if isinstance(units, bool) or units not in (1, 2):
-            raise ValueError(f"units must be 1 or 2, got {units!r}")
-        weights = random_gru_weights(1, units, seed=seed, reset_after=bool(reset_after), scale=1.0)
+        units = _checks.integer("units", units, 1, 2)
+        weights = random_gru_weights(1, units, seed=seed, reset_after=_checks.boolean("reset_after", reset_after),
+                                     scale=1.0)
     elif not isinstance(weights, GRUWeights):
-        raise ValueError(f"weights must be a gruseg.GRUWeights or None, got {type(weights).__name__}")
+        raise ValueError(f"weights must be a gruseg.gru.GRUWeights or None, got {type(weights).__name__}")
     elif weights.input_dim != 1 or weights.units not in (1, 2):
         raise ValueError("weights must have input_dim=1 and 1 or 2 units (one slider each), "
                          f"got input_dim={weights.input_dim}, units={weights.units}")
@@ -255,7 +259,7 @@ def gru_cell_explorer(weights=None, *, units=2, reset_after=True, seed=0):
                                    continuous_update=True, style=style, layout=layout)
 
     sliders = {"x": slider("input x", 1.0, -3.0, 3.0)}
-    for u, start in zip(range(weights.units), (0.5, -0.5)):
+    for u, start in enumerate((0.5, -0.5)[:weights.units]):
         sliders[f"h{u + 1}"] = slider(f"old state h[{u + 1}]", start, -1.0, 1.0)
     sliders["update_shift"] = slider("update-gate bias shift", 0.0, -6.0, 6.0)
     sliders["reset_shift"] = slider("reset-gate bias shift", 0.0, -6.0, 6.0)

@@ -39,7 +39,7 @@ CAMVID_VOID = 11
 """The void ("Unlabelled") label, to be ignored in the loss and the metrics."""
 
 CAMVID_SPLITS = ("train", "val", "test")
-"""SegNet's split: 367, 101 and 233 images."""
+"""SegNet's split, with 367, 101 and 233 images."""
 
 CAMVID_SIZE = (120, 160)
 """(height, width) of the shipped images."""

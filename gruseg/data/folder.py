@@ -8,15 +8,21 @@ Expected layout (file stems pair an image with its mask; extensions ``.png``, ``
       masks/   cat.png  dog.png  ...
 
 A mask is a one-channel image whose pixel values are class indices ``0 .. num_classes - 1``
-(a palette PNG counts: its palette indices are the labels). Binary masks saved as 0/255 are
-mapped to 0/1 on purpose: a mask whose values are exactly ``{0, 255}`` or ``{255}`` becomes
-``{0, 1}`` / ``{1}``.
+(a palette PNG counts: its palette indices are the labels), stored losslessly: a mask file whose
+real format (not its extension) is lossy, JPEG or lossy WebP, is refused, because compression
+changes labels near every edge (``allow_lossy_masks=True`` accepts it with a warning). Binary
+masks are mapped to 0/1 on purpose, in any bit depth: a mask whose values are exactly
+``{0, 255}`` or ``{0, 65535}`` (or the top value alone) becomes ``{0, 1}`` (``{1}``). A label set
+that looks like an encoding mistake, few values far apart such as ``{0, 200}`` (which would make a
+201-class model in which 199 classes never occur), is refused unless ``num_classes`` vouches for it.
 
 Reading: EXIF orientation is applied to images and masks alike (so a phone photo and the mask
 drawn on its upright view stay aligned); grayscale and palette images become RGB; an alpha channel
 is dropped (the RGB values are kept, as ``tf.io.decode_png(channels=3)`` does); 16-bit images are
 scaled by 1/65535. Images are resized bilinearly, masks with nearest neighbour so labels are never
-blended. Any problem raises :class:`gruseg.errors.GrusegError` naming the file and the fix.
+blended. Any problem raises :class:`gruseg.errors.GrusegError` naming the file and the fix; an
+image above Pillow's pixel limit (``PIL.Image.MAX_IMAGE_PIXELS``, a guard against decompression
+bombs) is such a problem too.
 
 Everything is held in memory: fine for the few thousand small images this book is about.
 
@@ -29,6 +35,8 @@ Example:
 
 from __future__ import annotations
 
+import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,10 +46,14 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from gruseg import _checks
 from gruseg.errors import GrusegError
 
-__all__ = ["FolderData", "load_folder", "read_image", "read_mask", "IMAGE_EXTENSIONS"]
+__all__ = ["FolderData", "load_folder", "read_image", "read_mask", "IMAGE_EXTENSIONS", "MaskLabelError"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 """File extensions read from ``images/`` and ``masks/`` (compared case-insensitively)."""
+
+LOSSY_COST = ("lossy compression changes the labels of pixels near every class boundary (on blob-shaped 64x64 0/1 "
+              "masks: 2 % of the pixels at JPEG quality 90, 6 % at quality 75, some with a label 2 that no class has)")
+"""What a lossy mask costs, as measured by ``tests/test_reliability.py::test_jpeg_really_changes_labels``."""
 
 _MASK_FIX = ("save masks as single-channel PNGs whose pixel values are class indices "
              "0..num_classes-1 (or 0/255 for a binary mask)")
@@ -50,17 +62,48 @@ _MASK_FIX = ("save masks as single-channel PNGs whose pixel values are class ind
 # --------------------------------------------------------------------------------------------
 # reading one file
 # --------------------------------------------------------------------------------------------
-def _open(path):
-    """Open, fully decode and EXIF-orient one image file, or raise GrusegError."""
+class MaskLabelError(GrusegError):
+    """A mask holds labels outside ``[0, num_classes)``; ``path``, ``labels`` (the offending ones) and
+    ``num_classes`` let a caller word its own fix (``gruseg evaluate`` has no ``--num-classes``)."""
+
+    def __init__(self, message, path=None, labels=(), num_classes=None):
+        super().__init__(message)
+        self.path, self.labels, self.num_classes = path, tuple(labels), num_classes
+
+
+def _open(path, lossy=None):
+    """Open, fully decode and EXIF-orient one image file, or raise GrusegError.
+
+    ``lossy`` (for masks): ``"refuse"`` refuses a file whose real format is lossy, whatever its
+    name says; a list collects ``(path, format)`` of such files instead (the caller warns); None
+    accepts any format (images).
+    """
     path = Path(path)
-    if not path.is_file():
+    if path.is_symlink() and not path.exists():
+        raise GrusegError(f"{path}: a broken symbolic link (to {path.readlink()}); fix the link or remove it")
+    if not path.exists():
         raise GrusegError(f"{path}: file not found; check the path")
+    if not path.is_file():
+        raise GrusegError(f"{path}: not a regular file ({'a directory' if path.is_dir() else 'a device or pipe'}); "
+                          "pass an image file")
     if path.stat().st_size == 0:
         raise GrusegError(f"{path}: the file is empty (0 bytes); re-export it or remove it")
     try:
-        with Image.open(path) as img:
-            img.load()
-            oriented = ImageOps.exif_transpose(img)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                found = _lossy_format(img, path) if lossy is not None else None
+                if found and lossy == "refuse":
+                    raise GrusegError(
+                        f"{path}: a mask saved as {found}, a lossy format: {LOSSY_COST}. Save the masks as PNG "
+                        "(lossless) from the original labels, since converting this file will not undo the damage "
+                        "(load_folder(..., allow_lossy_masks=True) accepts it anyway, with a warning)")
+                if found:
+                    lossy.append((path, found))
+                img.load()
+                oriented = ImageOps.exif_transpose(img)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise GrusegError(_too_many_pixels(path, err)) from None
     except UnidentifiedImageError:
         if _png_has_zero_size(path):
             raise GrusegError(
@@ -69,8 +112,9 @@ def _open(path):
         raise GrusegError(
             f"{path}: not a readable image (is it really a {path.suffix} file?); "
             "re-export it as PNG or JPEG, or remove it") from None
-    except (OSError, SyntaxError, ValueError) as err:
-        # PIL reports truncated or corrupt data as OSError ("image file is truncated", ...)
+    except (GrusegError, MemoryError):
+        raise
+    except Exception as err:  # noqa: BLE001 - a user's file: truncated or corrupt data (OSError), broken EXIF, ...
         raise GrusegError(
             f"{path}: the image data is truncated or corrupt ({err}); "
             "re-export or re-download the file, or remove it") from None
@@ -79,6 +123,59 @@ def _open(path):
             f"{path}: the image has zero size ({oriented.width}x{oriented.height}); "
             "re-export it or remove it")
     return oriented
+
+
+def _too_many_pixels(path, err):
+    """The message for an image above Pillow's decompression-bomb limit (Pillow's message holds the count)."""
+    limit = Image.MAX_IMAGE_PIXELS
+    count = re.search(r"\((\d+) pixels\)", str(err))
+    pixels = int(count.group(1)) if count else None
+    found = f"{pixels:,} pixels" if pixels else "too many pixels"
+    return (f"{path}: the image has {found}, above Pillow's limit of {limit:,} pixels (PIL.Image.MAX_IMAGE_PIXELS, "
+            "a guard against decompression bombs); downscale it first (e.g. to at most 4096 pixels a side), or, "
+            "if you trust the file, raise the limit in Python before loading it: "
+            f"PIL.Image.MAX_IMAGE_PIXELS = {pixels or limit * 4}")
+
+
+def _warn_lossy(found):
+    """One warning for all the lossy mask files a loader accepted with ``allow_lossy_masks=True``."""
+    if found:
+        names = ", ".join(f"{p.name} ({fmt})" for p, fmt in found[:3]) + (", ..." if len(found) > 3 else "")
+        warnings.warn(f"{len(found)} mask file(s) in a lossy format accepted (allow_lossy_masks=True): {names}; "
+                      f"{LOSSY_COST}; expect wrong labels near edges", UserWarning, stacklevel=3)
+
+
+def _lossy_format(img, path):
+    """The name of ``img``'s lossy file format ("JPEG", "lossy WebP", ...), or None when it is lossless.
+
+    Decided by what PIL decoded (``img.format``), not by the file name.
+    """
+    fmt = img.format
+    if fmt in ("JPEG", "MPO"):
+        return f"JPEG{' (named ' + path.suffix + ')' if path.suffix.lower() not in ('.jpg', '.jpeg') else ''}"
+    if fmt == "JPEG2000":
+        return "JPEG 2000"
+    if fmt == "WEBP":
+        return None if _webp_is_lossless(path) else "lossy WebP"
+    if fmt == "TIFF" and str(img.info.get("compression", "")).lower() in ("jpeg", "tiff_jpeg", "webp"):
+        return f"TIFF with {img.info['compression']} compression"
+    return None
+
+
+def _webp_is_lossless(path):
+    """True when a WebP file's image data is VP8L (lossless); lossy VP8 (with or without alpha) is False."""
+    with open(path, "rb") as handle:
+        data = handle.read(1 << 16)
+    position = 12
+    while position + 8 <= len(data):
+        kind = data[position:position + 4]
+        if kind == b"VP8L":
+            return True
+        if kind == b"VP8 ":
+            return False
+        size = int.from_bytes(data[position + 4:position + 8], "little")
+        position += 8 + size + (size & 1)
+    return False
 
 
 def _png_has_zero_size(path):
@@ -184,21 +281,27 @@ def _mask_array(img, path):
     return array.astype(np.int64)
 
 
+_BINARY_TOPS = (255, 65535)
+"""The top values of 8- and 16-bit images; ``{0, top}`` masks are binary masks saved at full scale."""
+
+
 def _labels_from_mask(array, path, num_classes, ignore_label=None):
-    """Check a raw mask's values and map 0/255 binary masks to 0/1 (``ignore_label`` pixels are void)."""
+    """Check a raw mask's values and map full-scale binary masks (0/255, 0/65535) to 0/1 (``ignore_label`` is void)."""
     values = np.unique(array)
     if ignore_label is not None:
         values = values[values != ignore_label]
         if values.size == 0:
             return array
-    shown = ", ".join(str(int(v)) for v in values[:8]) + (", ..." if len(values) > 8 else "")
+    shown = _shown(values)
     if values.min() < 0:
         raise GrusegError(f"{path}: negative mask values ({shown}); {_MASK_FIX}")
-    if set(values.tolist()) <= {0, 255} and 255 in values:
-        binary = (array == 255).astype(np.int64)     # binary 0/255 -> 0/1, deliberately
-        if ignore_label is not None:
-            binary[array == ignore_label] = ignore_label
-        return binary
+    for top in _BINARY_TOPS:
+        vouched = num_classes is not None and top < num_classes       # then `top` is a real class label
+        if top in values and set(values.tolist()) <= {0, top} and not vouched:
+            binary = (array == top).astype(np.int64)    # binary 0/255 or 0/65535 -> 0/1, deliberately
+            if ignore_label is not None:
+                binary[array == ignore_label] = ignore_label
+            return binary
     declared = num_classes is not None and values.max() < num_classes    # labels the user vouched for
     if not declared and ((255 in values and len(values) > 2) or len(values) > 64):
         hint = ("If 255 marks 'ignore' pixels (as in Pascal VOC), replace it with a class index."
@@ -213,31 +316,63 @@ def _labels_from_mask(array, path, num_classes, ignore_label=None):
             f"0/255). {hint}")
     if num_classes is not None and values.max() >= num_classes:
         void = f" besides the void label {ignore_label}" if ignore_label is not None else ""
-        raise GrusegError(
+        raise MaskLabelError(
             f"{path}: mask values {{{shown}}}{void} but num_classes={num_classes} allows only labels "
             f"0..{num_classes - 1}; pass num_classes={int(values.max()) + 1} (--num-classes) "
-            "or fix the mask")
+            "or fix the mask", path=path, labels=values[values >= num_classes].tolist(), num_classes=num_classes)
     return array
 
 
-def read_mask(path, size=None, num_classes=None, ignore_label=None):
+def _shown(values, limit=8):
+    values = [int(v) for v in values]
+    return ", ".join(map(str, values[:limit])) + (", ..." if len(values) > limit else "")
+
+
+def _check_label_set(labels, masks_dir, count):
+    """Refuse an inferred label set that looks like an encoding mistake: few values with huge gaps.
+
+    ``{0, 200}`` would make a 201-class model in which 199 classes never occur. Suspicious when
+    at least 16 of the labels below the largest never occur and they outnumber those that do 2:1
+    (``{0, 12}``, a subset of a 13-class task, passes; ``{0, 20}`` and ``{0, 50, 100, 150}`` do not).
+    """
+    labels = sorted(int(v) for v in labels)
+    if not labels:
+        return
+    top = labels[-1]
+    unused = top + 1 - len(labels)
+    if unused < 16 or unused <= 2 * len(labels):
+        return
+    mapping = ", ".join(f"{v} -> {i}" for i, v in enumerate(labels[:6])) + (", ..." if len(labels) > 6 else "")
+    raise GrusegError(
+        f"{masks_dir}: the {count} mask(s) hold only the labels {{{_shown(labels)}}} ({len(labels)} distinct), "
+        f"which would make a {top + 1}-class model in which {unused} classes never occur: that looks like an "
+        f"encoding mistake. Remap the values to class indices 0..{len(labels) - 1} ({mapping}) and save the masks "
+        f"again, or, if the model really has {top + 1} classes, pass num_classes={top + 1} (--num-classes {top + 1})")
+
+
+def read_mask(path, size=None, num_classes=None, ignore_label=None, allow_lossy_masks=False):
     """Read one label mask as a 2-D integer array, with the checks of :func:`load_folder`.
 
     Args:
-        path: mask file (a one-channel or palette PNG; 0/255 binary masks become 0/1).
+        path: mask file (a one-channel or palette PNG; 0/255 and 0/65535 binary masks become 0/1).
         size: optional ``(height, width)`` (or one integer) to resize to, nearest neighbour.
         num_classes: if given, labels must lie in ``[0, num_classes)``.
         ignore_label: optional void label, allowed besides ``[0, num_classes)``.
+        allow_lossy_masks: accept a JPEG or lossy WebP mask, with a warning (default: refuse it).
 
     Returns:
         uint8 array ``(H, W)`` (int32 if a label exceeds 255).
 
     Raises:
-        GrusegError: unreadable file, colour mask, interpolated-looking values, or labels
-            outside ``[0, num_classes)``.
+        GrusegError: unreadable or lossy file, colour mask, interpolated-looking values, or labels
+            outside ``[0, num_classes)`` (:class:`MaskLabelError`).
     """
     size = _checks.image_size("size", size, allow_none=True)
-    labels = _labels_from_mask(_mask_array(_open(path), Path(path)), Path(path), num_classes, ignore_label)
+    allow_lossy_masks = _checks.boolean("allow_lossy_masks", allow_lossy_masks)
+    found = []
+    img = _open(path, lossy=found if allow_lossy_masks else "refuse")
+    _warn_lossy(found)
+    labels = _labels_from_mask(_mask_array(img, Path(path)), Path(path), num_classes, ignore_label)
     return _resize_labels(labels, size)
 
 
@@ -290,17 +425,39 @@ class FolderData:
                           seed=seed, augment=augment)
 
 
-def _list_files(folder):
+def _list_files(folder, unsupported=None):
+    """``{stem: path}`` of the readable image files in ``folder``.
+
+    Hidden files (``.x``) and subfolders are skipped. A broken symbolic link with an image
+    extension is an error; files with another extension are left out, and collected in
+    ``unsupported`` (``{stem: path}``) so that a missing partner can be explained.
+    """
     files = {}
     for path in sorted(folder.iterdir()):
-        if path.is_file() and not path.name.startswith(".") \
-                and path.suffix.lower() in IMAGE_EXTENSIONS:
-            if path.stem in files:
-                raise GrusegError(
-                    f"{folder}: two files share the stem {path.stem!r} ({files[path.stem].name} "
-                    f"and {path.name}); keep one, so each image pairs with exactly one mask")
-            files[path.stem] = path
+        if path.name.startswith("."):
+            continue
+        if path.suffix.lower() not in IMAGE_EXTENSIONS:
+            if unsupported is not None and not path.is_dir():
+                unsupported.setdefault(path.stem, path)
+            continue
+        if path.is_symlink() and not path.exists():
+            raise GrusegError(f"{path}: a broken symbolic link (to {path.readlink()}); fix the link or remove it")
+        if path.is_dir():
+            continue
+        if not path.is_file():
+            raise GrusegError(f"{path}: not a regular file (a device, pipe or socket); put image files there")
+        if path.stem in files:
+            raise GrusegError(
+                f"{folder}: two files share the stem {path.stem!r} ({files[path.stem].name} "
+                f"and {path.name}); keep one, so each image pairs with exactly one mask")
+        files[path.stem] = path
     return files
+
+
+def _unsupported_text(paths):
+    kinds = ", ".join(sorted({p.suffix or "(no extension)" for p in paths}))
+    return (f"{_names(paths)} (format {kinds}, which gruseg does not read: it reads "
+            f"{', '.join(IMAGE_EXTENSIONS)} files; convert them, masks to PNG)")
 
 
 def _names(paths, limit=5):
@@ -308,7 +465,8 @@ def _names(paths, limit=5):
     return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def load_folder(path, size=(128, 128), num_classes=None, class_names=None, ignore_label=None, resize="stretch"):
+def load_folder(path, size=(128, 128), num_classes=None, class_names=None, ignore_label=None,
+                allow_lossy_masks=False, resize="stretch"):
     """Load ``path/images/*`` and ``path/masks/*`` (paired by file stem) into memory.
 
     Args:
@@ -321,6 +479,8 @@ def load_folder(path, size=(128, 128), num_classes=None, class_names=None, ignor
         class_names: optional names, one per class; sets ``num_classes`` when that is ``None``.
         ignore_label: optional void label (e.g. 255 in Pascal VOC, 11 in CamVid): allowed in the
             masks besides ``0..num_classes-1``, not counted as a class.
+        allow_lossy_masks: accept masks stored as JPEG or lossy WebP, with one warning saying what
+            it costs (default: refuse them; the format is read from the file, not its name).
         resize: how a pair reaches ``size``: ``"stretch"`` (default), or keep the aspect ratio and
             ``"crop"`` the centre or ``"pad"`` the border (mask border = ``ignore_label``, needed);
             see :mod:`gruseg.data.resize`.
@@ -330,9 +490,12 @@ def load_folder(path, size=(128, 128), num_classes=None, class_names=None, ignor
 
     Raises:
         GrusegError: naming the file and the fix, for: a missing folder or subfolder; no images;
-            an image without a mask or a mask without an image; an unreadable, truncated, empty
-            or zero-sized file; an image and mask of different sizes; a colour (RGB) mask; mask
-            values that look interpolated; labels ``>= num_classes``.
+            an image without a mask or a mask without an image (or with one in an unsupported
+            format); a broken symbolic link; an unreadable, truncated, empty, zero-sized or
+            too large file; a lossy (JPEG, WebP) mask; an image and mask of different sizes; a
+            colour (RGB) mask; mask values that look interpolated; an inferred label set with huge
+            gaps (``{0, 200}``); labels ``>= num_classes`` (:class:`MaskLabelError`); more data than
+            fits in memory.
 
     Example:
         >>> data = load_folder("my_data", size=64, num_classes=2)   # doctest: +SKIP
@@ -342,6 +505,7 @@ def load_folder(path, size=(128, 128), num_classes=None, class_names=None, ignor
     from gruseg.data.resize import RESIZE_MODES, fit_to_size
 
     size = _checks.image_size("size", size, allow_none=True)
+    allow_lossy_masks = _checks.boolean("allow_lossy_masks", allow_lossy_masks)
     resize = _checks.choice("resize", resize, RESIZE_MODES)
     if ignore_label is not None:
         ignore_label = _checks.non_negative_int("ignore_label", ignore_label)
@@ -369,18 +533,24 @@ def load_folder(path, size=(128, 128), num_classes=None, class_names=None, ignor
                 f"{root / sub}: subfolder missing; put the images in {root / 'images'} and the "
                 f"label masks (same file names, PNG) in {root / 'masks'}")
 
-    images = _list_files(root / "images")
-    masks = _list_files(root / "masks")
+    odd_images, odd_masks = {}, {}
+    images = _list_files(root / "images", odd_images)
+    masks = _list_files(root / "masks", odd_masks)
     if not images:
         others = [p for p in sorted((root / "images").iterdir()) if not p.name.startswith(".")]
         found = f"; found only {_names(others)}" if others else ""
         raise GrusegError(
             f"{root / 'images'}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)} files, "
             f"any letter case{found}); add the images there, converted to PNG or JPEG")
-    lonely_images = [images[s] for s in images if s not in masks]
-    lonely_masks = [masks[s] for s in masks if s not in images]
-    if lonely_images or lonely_masks:
+    lonely_images = [images[s] for s in images if s not in masks and s not in odd_masks]
+    lonely_masks = [masks[s] for s in masks if s not in images and s not in odd_images]
+    odd_partners = ([odd_masks[s] for s in images if s not in masks and s in odd_masks],
+                    [odd_images[s] for s in masks if s not in images and s in odd_images])
+    if lonely_images or lonely_masks or any(odd_partners):
         parts = []
+        for odd, sub in zip(odd_partners, ("masks", "images")):
+            if odd:
+                parts.append(f"{len(odd)} file(s) in {root / sub} in an unsupported format: {_unsupported_text(odd)}")
         if lonely_images:
             parts.append(f"{len(lonely_images)} image(s) without a mask in {root / 'masks'}: "
                          f"{_names(lonely_images)}")
@@ -389,15 +559,20 @@ def load_folder(path, size=(128, 128), num_classes=None, class_names=None, ignor
                          f"{_names(lonely_masks)}")
         raise GrusegError(
             "; ".join(parts) + ". Each image needs a mask with the same file stem "
-            "(images/cat.jpg <-> masks/cat.png); add or rename the missing files, or remove the "
+            "(images/cat.jpg <-> masks/cat.png); add, rename or convert the missing files, or remove the "
             "extras")
+    if size is not None:
+        from gruseg._memory import check_fits
+
+        check_fits(len(images) * size[0] * size[1] * (3 * 4 + 1), f"{root}: {len(images)} images of "
+                   f"{size[0]}x{size[1]}", "pass a smaller size (--size) or load fewer images")
 
     stems = tuple(sorted(images))
-    image_list, mask_list = [], []
+    image_list, mask_list, lossy = [], [], []
     for stem in stems:
         image_path, mask_path = images[stem], masks[stem]
         image = _open(image_path)
-        mask = _open(mask_path)
+        mask = _open(mask_path, lossy=lossy if allow_lossy_masks else "refuse")
         if image.size != mask.size:
             raise GrusegError(
                 f"{image_path} is {image.width}x{image.height} but {mask_path} is "
@@ -416,9 +591,13 @@ def load_folder(path, size=(128, 128), num_classes=None, class_names=None, ignor
         image_list.append(rgb)
         mask_list.append(labels)
 
+    _warn_lossy(lossy)
     top = max(int(m[m != ignore_label].max(initial=0)) if ignore_label is not None else int(m.max())
               for m in mask_list)
     if num_classes is None:
+        present = np.unique(np.concatenate([np.unique(m) for m in mask_list]))
+        _check_label_set(present[present != ignore_label] if ignore_label is not None else present,
+                         root / "masks", len(mask_list))
         num_classes = max(2, top + 1)
     if class_names is None:
         class_names = tuple(f"class_{i}" for i in range(num_classes))

@@ -13,7 +13,7 @@ Augmentation (:class:`Augmentation`) transforms an image and its mask together:
   random position, resized back to the full size (bilinear for the image, nearest for the mask,
   so labels are never blended).
 
-Tasks whose labels depend on the position (:func:`gruseg.data.make_long_range` counts curves
+Tasks whose labels depend on the position (:func:`gruseg.data.synthetic.make_long_range` counts curves
 from the left or top border) must not be flipped or cropped.
 
 Example:
@@ -244,7 +244,9 @@ def to_dataset(images, masks, batch_size=16, shuffle=False, seed=0, augment=None
 
     _, h, w, c = source.images.shape
     signature = (tf.TensorSpec((None, h, w, c), tf.float32), tf.TensorSpec((None, h, w), tf.int32))
-    return tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(2)
+    ds = tf.data.Dataset.from_generator(generate, output_signature=signature)
+    # from_generator cannot know the length; without it Keras warns "Your input ran out of data"
+    return ds.apply(tf.data.experimental.assert_cardinality(len(source))).prefetch(2)
 
 
 def split_indices(n, val_fraction, seed=0, source="the data"):

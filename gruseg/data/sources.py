@@ -84,7 +84,7 @@ def load_split(data=None, dataset=None, split="train", size=None, num_classes=No
     """Load one split from a folder (``data``) or a named dataset (``dataset``, default ``"shapes"``).
 
     Args:
-        data: a folder with ``images/`` and ``masks/`` (:func:`gruseg.data.load_folder`), or None.
+        data: a folder with ``images/`` and ``masks/`` (:func:`gruseg.data.folder.load_folder`), or None.
         dataset: one of :data:`DATASET_NAMES` when ``data`` is None.
         split: for CamVid, ``"train"``, ``"val"`` or ``"test"``; ignored otherwise.
         size: an int or ``(height, width)``; None keeps a folder's or CamVid's own size (and
