@@ -52,7 +52,7 @@ _EXPORT_FORMATS = ("savedmodel", "tflite")                    # gruseg.export.FO
 # arguments that must be the same when resuming (epochs and patience may change)
 _RESUME_KEYS = ("model", "data", "dataset", "size", "num_classes", "ignore_label", "samples", "val_fraction", "seed",
                 "batch_size", "learning_rate", "lr_schedule", "class_weights", "dice_weight", "augment", "model_args",
-                "mixed_precision")
+                "mixed_precision", "resize")
 MAX_SIDE = 4096
 MAX_BATCH = 4096
 MAX_EPOCHS = 100_000
@@ -148,6 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--ignore-label", type=_LABEL, metavar="N",
                        help="mask value of void pixels, left out of the loss and the metrics (e.g. 255 for Pascal "
                        "VOC; CamVid's 11 is set automatically)")
+        p.add_argument("--resize", choices=("stretch", "crop", "pad"), default=None,
+                       help="how photographs reach --size: stretch (the default for training), or keep the aspect "
+                       "ratio and crop the centre or pad the border (the mask's border is void: needs --ignore-label "
+                       "or CamVid); evaluate defaults to the training run's choice")
         p.add_argument("--samples", type=_SAMPLES, default=default_samples,
                        help=f"number of synthetic images (default {default_samples})")
         p.add_argument("--seed", type=_SEED, default=default_seed,
@@ -175,9 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--learning-rate", type=_LEARNING_RATE, default=1e-3, help="Adam step size (default 1e-3)")
     t.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
                    help="constant, or cosine decay after a one-epoch warm-up (default constant)")
-    t.add_argument("--class-weights", choices=("none", "median"), default="none",
+    t.add_argument("--class-weights", choices=("none", "median"), default=None,
                    help="weight the loss by class: median-frequency weights from the training masks help rare "
-                   "classes (default none)")
+                   "classes (default: median for camvid, none otherwise)")
     t.add_argument("--dice-weight", type=_WEIGHT, default=0.0,
                    help="add this times a soft Dice loss to the cross-entropy (default 0)")
     t.add_argument("--augment", choices=("none", "flip", "flip-scale"), default=None,
@@ -451,7 +455,7 @@ def _run_config(args, num_classes, class_names, ignore_label, size):
         "data": str(Path(args.data).resolve()) if args.data else None,
         "dataset": None if args.data else (args.dataset or "shapes"),
         "size": list(size), "num_classes": num_classes, "class_names": list(class_names),
-        "ignore_label": ignore_label,
+        "ignore_label": ignore_label, "resize": args.resize or "stretch",
         "samples": None if args.data or args.dataset == "camvid" else args.samples,
         "val_fraction": args.val_fraction, "seed": args.seed, "batch_size": args.batch_size,
         "learning_rate": args.learning_rate, "lr_schedule": args.lr_schedule, "class_weights": args.class_weights,
@@ -614,10 +618,12 @@ def _train(args, out: Path, lock, writing) -> int:
 
     set_seed(args.seed, deterministic=args.deterministic)
     size = args.size or ((120, 160) if args.dataset == "camvid" and not args.data else (128, 128))
+    args.class_weights = args.class_weights or ("median" if args.dataset == "camvid" and not args.data else "none")
     _check_synthetic_memory(args, size)
     train_split, val_split = training_splits(data=args.data, dataset=args.dataset, size=size,
                                              num_classes=args.num_classes, samples=args.samples, seed=args.seed,
-                                             val_fraction=args.val_fraction, ignore_label=args.ignore_label)
+                                             val_fraction=args.val_fraction, ignore_label=args.ignore_label,
+                                             resize=args.resize or "stretch")
     num_classes = args.num_classes or train_split.num_classes
     class_names = train_split.class_names if len(train_split.class_names) == num_classes else \
         tuple(f"class_{c}" for c in range(num_classes))
@@ -828,7 +834,8 @@ def _cmd_evaluate(args) -> int:
     try:
         split = load_split(data=args.data, dataset=args.dataset, split=args.split, size=size,
                            num_classes=num_classes if args.data else None, samples=args.samples, seed=args.seed,
-                           ignore_label=ignore if args.data else None)
+                           ignore_label=ignore if args.data else None,
+                           resize=args.resize or info.get("resize") or "stretch")
     except MaskLabelError as err:  # its fix names --num-classes, which evaluate does not have
         raise _labels_beyond_model(err, args, num_classes, ignore) from None
     if split.num_classes != num_classes:

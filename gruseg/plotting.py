@@ -17,8 +17,8 @@ import numpy as np
 
 from gruseg import _checks
 
-__all__ = ["PALETTE", "colorize_mask", "overlay_mask", "show_samples", "plot_history", "plot_gate_maps",
-           "save_history_figure", "save_label_png", "save_rgb_png"]
+__all__ = ["PALETTE", "colorize_mask", "overlay_mask", "show_samples", "show_segmentations", "plot_class_iou",
+           "plot_history", "plot_gate_maps", "save_history_figure", "save_label_png", "save_rgb_png"]
 
 #: RGB colours in [0, 1] for class ids 0, 1, 2, ... (class 0 = background = black).
 PALETTE = np.array([
@@ -149,6 +149,15 @@ def _legend(fig, class_names, num_classes, colors=None):
     fig.legend(handles=handles, loc="lower center", ncol=min(num_classes, 6), frameon=False)
 
 
+def _draw_row(axes, panels, titles=None):
+    """One row of a grid figure: each picture without ticks, titled on the first row."""
+    for j, panel in enumerate(panels):
+        axes[j].imshow(panel, interpolation="nearest")
+        axes[j].set_xticks([]), axes[j].set_yticks([])
+        if titles is not None:
+            axes[j].set_title(titles[j], fontsize=10)
+
+
 def show_samples(images, masks, preds=None, class_names=None, max_items: int = 4, colors=None):
     """A grid with one row per sample: image | true mask | predicted mask (if ``preds``) | overlay.
 
@@ -199,14 +208,123 @@ def show_samples(images, masks, preds=None, class_names=None, max_items: int = 4
         if pred:
             panels.append(colorize_mask(pred[i], num_classes, colors))
         panels.append(overlay_mask(images[i], shown, colors=colors))
-        for j, panel in enumerate(panels):
-            ax = axes[i, j]
-            ax.imshow(panel, interpolation="nearest")
-            ax.set_xticks([]), ax.set_yticks([])
-            if i == 0:
-                ax.set_title(columns[j], fontsize=10)
+        _draw_row(axes[i], panels, columns if i == 0 else None)
     _legend(fig, class_names, num_classes, colors)
     fig.tight_layout(rect=(0, 0.6 / (2.4 * n + 0.6), 1, 1))
+    return fig
+
+
+def _colorize_with_void(labels, num_classes, colors, void_label, name):
+    """colorize_mask, with ``void_label`` pixels (any value) drawn black."""
+    labels = _labels(labels, name)
+    void = labels == void_label if void_label is not None else np.zeros(labels.shape, bool)
+    top = int(labels[~void].max(initial=0))
+    if top >= num_classes:
+        raise ValueError(f"{name} holds class id {top}, which is not below num_classes={num_classes}"
+                         + ("" if void_label is None else f" (void {void_label} excluded)"))
+    picture = colorize_mask(np.where(void, 0, labels), num_classes, colors)
+    picture[void] = 0.0
+    return picture
+
+
+def show_segmentations(images, masks, predictions=None, class_names=None, colors=None, void_label=None,
+                       max_items: int = 4):
+    """Photographs beside their ground truth and any number of models' predictions, in the classes' colours.
+
+    One row per image: ``photograph | ground truth | <model 1> | <model 2> | ...``, with a legend of
+    every class. Void pixels (``void_label``, e.g. CamVid's 11) are drawn black.
+
+    Args:
+        images: (N, H, W, 3) images (float [0, 1] or uint8).
+        masks: (N, H, W) true labels (classes and, optionally, ``void_label``).
+        predictions: optional mapping ``title -> (N, H, W) labels`` (or ``(N, H, W, C)`` probabilities).
+        class_names: the names of the classes ``0 .. C-1`` (their number sets ``C``).
+        colors: optional (C, 3) RGB colours (default ``PALETTE``).
+        void_label: optional label drawn black and left out of the legend.
+        max_items: at most this many rows.
+
+    Returns:
+        matplotlib Figure.
+
+    Example:
+        >>> masks = np.array([[[0, 1], [2, 9]]])
+        >>> fig = show_segmentations(np.zeros((1, 2, 2, 3)), masks, {"model": np.zeros((1, 2, 2), int)},
+        ...                          class_names=["a", "b", "c"], void_label=9)
+        >>> [ax.get_title() for ax in fig.axes]
+        ['photograph', 'ground truth', 'model']
+    """
+    import matplotlib.pyplot as plt
+
+    images, masks = np.asarray(images), np.asarray(masks)
+    max_items = _checks.positive_int("max_items", max_items)
+    predictions = dict(predictions or {})
+    if len(images) != len(masks) or len(images) == 0:
+        raise ValueError(f"images and masks must hold the same number (>= 1) of samples, got {len(images)} and "
+                         f"{len(masks)}")
+    for title, pred in predictions.items():
+        if len(pred) != len(images):
+            raise ValueError(f"predictions[{title!r}] must have one entry per image ({len(images)}), got {len(pred)}")
+    if class_names is None:
+        valid = masks[masks != void_label] if void_label is not None else masks
+        class_names = [f"class {k}" for k in range(int(valid.max(initial=0)) + 1)]
+    num_classes = len(class_names)
+    n = min(len(images), max_items)
+    columns = ["photograph", "ground truth", *predictions]
+    fig, axes = plt.subplots(n, len(columns), figsize=(2.6 * len(columns), 2.0 * n + 0.8), squeeze=False)
+    for i in range(n):
+        panels = [_image(images[i]), _colorize_with_void(masks[i], num_classes, colors, void_label, "masks[i]")]
+        panels += [_colorize_with_void(p[i], num_classes, colors, void_label, f"predictions[{t!r}][i]")
+                   for t, p in predictions.items()]
+        _draw_row(axes[i], panels, columns if i == 0 else None)
+    _legend(fig, class_names, num_classes, colors)
+    rows = -(-num_classes // 6)
+    fig.tight_layout(rect=(0, 0.3 * rows / (2.0 * n + 0.8), 1, 1))
+    return fig
+
+
+def plot_class_iou(ious, class_names, colors=None, ax=None):
+    """Per-class IoU of several models as grouped bars: one group per class, one bar per model.
+
+    Args:
+        ious: mapping ``model name -> per-class IoU`` (C numbers in [0, 1]; None/NaN are drawn as 0).
+        class_names: the C class names (the x axis).
+        colors: optional one colour per model.
+        ax: optional matplotlib Axes to draw into.
+
+    Returns:
+        matplotlib Figure.
+
+    Example:
+        >>> fig = plot_class_iou({"a": [0.5, 0.2], "b": [0.6, None]}, ["sky", "pole"])
+        >>> len(fig.axes[0].patches)
+        4
+    """
+    import matplotlib.pyplot as plt
+
+    class_names = [str(c) for c in class_names]
+    if not isinstance(ious, Mapping) or not ious:
+        raise ValueError(f"ious must be a non-empty mapping model name -> per-class IoU, got {ious!r}")
+    values = {}
+    for name, row in ious.items():
+        row = np.array([np.nan if v is None else float(v) for v in row], dtype=float)
+        if row.shape != (len(class_names),):
+            raise ValueError(f"ious[{name!r}] must hold one IoU per class ({len(class_names)}), got {row.size}")
+        values[name] = np.nan_to_num(row)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * len(class_names) * max(1, len(values)) ** 0.5), 3.4))
+    else:
+        fig = ax.figure
+    width = 0.8 / len(values)
+    x = np.arange(len(class_names))
+    for k, (name, row) in enumerate(values.items()):
+        ax.bar(x + (k - (len(values) - 1) / 2) * width, row, width, label=name,
+               color=None if colors is None else colors[k])
+    ax.set_xticks(x, class_names, rotation=35, ha="right")
+    ax.set_ylabel("test IoU")
+    ax.set_ylim(0, 1)
+    ax.legend(frameon=False, fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
     return fig
 
 

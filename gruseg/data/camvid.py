@@ -56,13 +56,15 @@ def camvid_root() -> Path:
     return Path(str(resources.files("gruseg.data") / "camvid_sample"))
 
 
-def load_camvid(split="train", size=None):
+def load_camvid(split="train", size=None, resize="stretch"):
     """Load one split of the shipped CamVid sample into memory.
 
     Args:
         split: ``"train"``, ``"val"`` or ``"test"``.
         size: None (the shipped 120 x 160), an int or ``(height, width)``: images are resized
             bilinearly, masks with nearest neighbour.
+        resize: ``"stretch"`` (default), ``"crop"`` or ``"pad"`` (keep the 3:4 aspect ratio; the
+            padded border is void): see :mod:`gruseg.data.resize`.
 
     Returns:
         :class:`gruseg.data.folder.FolderData` with ``num_classes=11``, ``class_names`` =
@@ -71,6 +73,6 @@ def load_camvid(split="train", size=None):
     split = _checks.choice("split", split, CAMVID_SPLITS)
     size = _checks.image_size("size", size, allow_none=True)
     data = load_folder(camvid_root() / split, size=size, num_classes=len(CAMVID_CLASSES),
-                       class_names=CAMVID_CLASSES, ignore_label=CAMVID_VOID)
+                       class_names=CAMVID_CLASSES, ignore_label=CAMVID_VOID, resize=resize)
     data.colors = CAMVID_COLORS
     return data

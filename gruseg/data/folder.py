@@ -466,7 +466,7 @@ def _names(paths, limit=5):
 
 
 def load_folder(path, size=(128, 128), num_classes=None, class_names=None, ignore_label=None,
-                allow_lossy_masks=False):
+                allow_lossy_masks=False, resize="stretch"):
     """Load ``path/images/*`` and ``path/masks/*`` (paired by file stem) into memory.
 
     Args:
@@ -481,6 +481,9 @@ def load_folder(path, size=(128, 128), num_classes=None, class_names=None, ignor
             masks besides ``0..num_classes-1``, not counted as a class.
         allow_lossy_masks: accept masks stored as JPEG or lossy WebP, with one warning saying what
             it costs (default: refuse them; the format is read from the file, not its name).
+        resize: how a pair reaches ``size``: ``"stretch"`` (default), or keep the aspect ratio and
+            ``"crop"`` the centre or ``"pad"`` the border (mask border = ``ignore_label``, needed);
+            see :mod:`gruseg.data.resize`.
 
     Returns:
         :class:`FolderData` (arrays, stems, ``num_classes``, ``class_names``; ``.batches()``).
@@ -499,8 +502,11 @@ def load_folder(path, size=(128, 128), num_classes=None, class_names=None, ignor
         >>> len(data), data.images.shape[1:], data.masks.dtype      # doctest: +SKIP
         (40, (64, 64, 3), dtype('uint8'))
     """
+    from gruseg.data.resize import RESIZE_MODES, fit_to_size
+
     size = _checks.image_size("size", size, allow_none=True)
     allow_lossy_masks = _checks.boolean("allow_lossy_masks", allow_lossy_masks)
+    resize = _checks.choice("resize", resize, RESIZE_MODES)
     if ignore_label is not None:
         ignore_label = _checks.non_negative_int("ignore_label", ignore_label)
     if class_names is not None:
@@ -580,8 +586,10 @@ def load_folder(path, size=(128, 128), num_classes=None, class_names=None, ignor
                 f"{image_path}: size {rgb.shape[1]}x{rgb.shape[0]} differs from "
                 f"{images[stems[0]].name} ({image_list[0].shape[1]}x{image_list[0].shape[0]}); "
                 "pass size=(height, width) (--size) to resize every pair to one size")
-        image_list.append(rgb if size is None else _resize_image(rgb, size))
-        mask_list.append(labels if size is None else _resize_labels(labels, size))
+        if size is not None:
+            rgb, labels = fit_to_size(rgb, labels, size, resize, pad_label=ignore_label)
+        image_list.append(rgb)
+        mask_list.append(labels)
 
     _warn_lossy(lossy)
     top = max(int(m[m != ignore_label].max(initial=0)) if ignore_label is not None else int(m.max())

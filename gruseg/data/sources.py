@@ -80,7 +80,7 @@ def _synthetic(name, size, samples, seed, num_classes):
 
 
 def load_split(data=None, dataset=None, split="train", size=None, num_classes=None, samples=200, seed=0,
-               ignore_label=None):
+               ignore_label=None, resize="stretch"):
     """Load one split from a folder (``data``) or a named dataset (``dataset``, default ``"shapes"``).
 
     Args:
@@ -93,6 +93,8 @@ def load_split(data=None, dataset=None, split="train", size=None, num_classes=No
         samples: how many synthetic images to make.
         seed: the synthetic generator's seed.
         ignore_label: a folder's void label (CamVid's is always 11).
+        resize: ``"stretch"``, ``"crop"`` or ``"pad"`` (keep the aspect ratio; pad needs a void
+            label): how a folder's or CamVid's pairs reach ``size`` (:mod:`gruseg.data.resize`).
 
     Returns:
         :class:`Split`.
@@ -104,7 +106,7 @@ def load_split(data=None, dataset=None, split="train", size=None, num_classes=No
     if data is not None:
         from gruseg.data.folder import load_folder
 
-        folder = load_folder(data, size=size, num_classes=num_classes, ignore_label=ignore_label)
+        folder = load_folder(data, size=size, num_classes=num_classes, ignore_label=ignore_label, resize=resize)
         return Split(folder.images, folder.masks, tuple(folder.class_names), folder.ignore_label, folder.colors,
                      str(data))
     name = _checks.choice("dataset", dataset or "shapes", DATASET_NAMES)
@@ -117,14 +119,14 @@ def load_split(data=None, dataset=None, split="train", size=None, num_classes=No
         if ignore_label is not None and ignore_label != CAMVID_VOID:
             raise GrusegError(f"--ignore-label {ignore_label}: CamVid's void label is {CAMVID_VOID}; drop "
                               "--ignore-label")
-        camvid = load_camvid(split, size)
+        camvid = load_camvid(split, size, resize=resize)
         return Split(camvid.images, camvid.masks, CAMVID_CLASSES, CAMVID_VOID, camvid.colors, f"camvid {split}")
     return _synthetic(name, size or (128, 128), _checks.positive_int("samples", samples),
                       _checks.seed("seed", seed, allow_none=False), num_classes)
 
 
 def training_splits(data=None, dataset=None, size=None, num_classes=None, samples=200, seed=0, val_fraction=0.2,
-                    ignore_label=None):
+                    ignore_label=None, resize="stretch"):
     """The (train, validation) splits of a training run.
 
     CamVid: its ``train`` and ``val`` splits (``val_fraction`` is not used). A folder or a
@@ -138,10 +140,10 @@ def training_splits(data=None, dataset=None, size=None, num_classes=None, sample
     from gruseg.data.pipeline import split_indices
 
     if data is None and dataset == "camvid":
-        kwargs = dict(dataset="camvid", size=size, num_classes=num_classes, ignore_label=ignore_label)
+        kwargs = dict(dataset="camvid", size=size, num_classes=num_classes, ignore_label=ignore_label, resize=resize)
         return load_split(split="train", **kwargs), load_split(split="val", **kwargs)
     whole = load_split(data=data, dataset=dataset, size=size, num_classes=num_classes, samples=samples, seed=seed,
-                       ignore_label=ignore_label)
+                       ignore_label=ignore_label, resize=resize)
     train_idx, val_idx = split_indices(len(whole), val_fraction, seed, whole.source)
     train = whole.subset(train_idx)
     val = whole.subset(val_idx) if len(val_idx) else None
