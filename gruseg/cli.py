@@ -157,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=_SEED, default=default_seed,
                        help=f"random seed for synthetic data, splits, weights and augmentation (default {default_seed})")
         p.add_argument("--batch-size", type=_BATCH, default=16, help="batch size (default 16)")
+        p.add_argument("--allow-lossy-masks", action="store_true",
+                       help="accept JPEG/WebP masks (refused by default: compression changes the labels near edges)")
         p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
         if split_help:
             p.add_argument("--split", choices=("train", "val", "test"), default="test", help=split_help)
@@ -263,6 +265,18 @@ def main(argv=None) -> int:
         0
     """
     _configure_matplotlib()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warning  # a warning is one line too, e.g. lossy masks accepted
+        return _main(argv)
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"{PROG}: warning: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+
+
+def _main(argv):
     parser = build_parser()
     args = None
     try:
@@ -623,7 +637,8 @@ def _train(args, out: Path, lock, writing) -> int:
     train_split, val_split = training_splits(data=args.data, dataset=args.dataset, size=size,
                                              num_classes=args.num_classes, samples=args.samples, seed=args.seed,
                                              val_fraction=args.val_fraction, ignore_label=args.ignore_label,
-                                             resize=args.resize or "stretch")
+                                             resize=args.resize or "stretch",
+                                             allow_lossy_masks=args.allow_lossy_masks)
     num_classes = args.num_classes or train_split.num_classes
     class_names = train_split.class_names if len(train_split.class_names) == num_classes else \
         tuple(f"class_{c}" for c in range(num_classes))
@@ -835,7 +850,8 @@ def _cmd_evaluate(args) -> int:
         split = load_split(data=args.data, dataset=args.dataset, split=args.split, size=size,
                            num_classes=num_classes if args.data else None, samples=args.samples, seed=args.seed,
                            ignore_label=ignore if args.data else None,
-                           resize=args.resize or info.get("resize") or "stretch")
+                           resize=args.resize or info.get("resize") or "stretch",
+                           allow_lossy_masks=args.allow_lossy_masks)
     except MaskLabelError as err:  # its fix names --num-classes, which evaluate does not have
         raise _labels_beyond_model(err, args, num_classes, ignore) from None
     if split.num_classes != num_classes:

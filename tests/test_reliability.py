@@ -156,6 +156,22 @@ def test_lossy_masks_behind_the_flag_are_accepted_with_one_warning_saying_the_co
         load_folder(root, allow_lossy_masks="yes")
 
 
+def test_cli_allow_lossy_masks_trains_and_says_so_in_one_warning_line(tmp_path, capsys):
+    from gruseg.cli import main
+
+    masks = [m.astype(np.uint8) for m in _blob_masks(6, size=16)]
+    root = _folder(tmp_path / "d", masks, name="m{i}.jpg", quality=90)
+    argv = ["train", "--data", str(root), "--size", "16", "--epochs", "1", "--quiet", "--model", "unet",
+            "--model-arg", "base_filters=2", "--model-arg", "depth=1", "--batch-size", "4"]
+    assert main([*argv, "--out", str(tmp_path / "refused")]) == 2
+    assert "--allow-lossy-masks" in capsys.readouterr().err
+    assert main([*argv, "--allow-lossy-masks", "--out", str(tmp_path / "run")]) == 0
+    lines = capsys.readouterr().err.strip().splitlines()
+    warned = [line for line in lines if "lossy" in line]
+    assert len(warned) == 1 and warned[0].startswith("gruseg: warning: 6 mask file(s) in a lossy format accepted")
+    assert (tmp_path / "run" / "metrics.json").is_file()
+
+
 def test_jpeg_images_with_png_masks_are_fine(tmp_path):
     root = make_folder(tmp_path / "d")
     save(root / "images" / "a.jpg", rgb(16, 16), quality=60)            # photographs may be lossy

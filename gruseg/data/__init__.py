@@ -9,6 +9,7 @@ and Pillow; :mod:`gruseg.data.pipeline` (batches for Keras) imports Keras, and o
 * :mod:`~gruseg.data.folder`: ``load_folder`` (``images/`` + ``masks/``), ``read_image``, ``read_mask``.
 * :mod:`~gruseg.data.camvid`: ``load_camvid`` (the shipped CamVid sample: real street scenes, 11 classes + void).
 * :mod:`~gruseg.data.pets`: ``load_pets`` (TFDS Oxford-IIIT Pet, for Colab readers; downloads).
+* :mod:`~gruseg.data.resize`: ``fit_to_size`` (stretch, or keep the aspect ratio: centre-crop or pad with void).
 * :mod:`~gruseg.data.sources`: ``load_split``/``training_splits`` (what ``--data``/``--dataset`` load).
 * :mod:`~gruseg.data.pipeline`: ``batches``/``ArrayBatches`` (any backend), ``to_dataset`` (tf.data),
   ``Augmentation``, ``split_indices``.
@@ -22,6 +23,7 @@ _EXPORTS = {
     "folder": ["load_folder", "read_image", "read_mask", "FolderData", "IMAGE_EXTENSIONS"],
     "camvid": ["load_camvid", "CAMVID_CLASSES", "CAMVID_COLORS", "CAMVID_VOID"],
     "pets": ["load_pets", "preprocess_pet", "PET_CLASSES"],
+    "resize": ["fit_to_size", "fit_shape", "RESIZE_MODES"],
     "sources": ["load_split", "training_splits", "Split", "DATASET_NAMES"],
     "pipeline": ["batches", "ArrayBatches", "to_dataset", "Augmentation", "split_indices"],
 }

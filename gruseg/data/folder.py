@@ -97,7 +97,7 @@ def _open(path, lossy=None):
                     raise GrusegError(
                         f"{path}: a mask saved as {found}, a lossy format: {LOSSY_COST}. Save the masks as PNG "
                         "(lossless) from the original labels, since converting this file will not undo the damage "
-                        "(load_folder(..., allow_lossy_masks=True) accepts it anyway, with a warning)")
+                        "(--allow-lossy-masks, or load_folder(..., allow_lossy_masks=True), accepts it anyway, with a warning)")
                 if found:
                     lossy.append((path, found))
                 img.load()

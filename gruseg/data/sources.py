@@ -80,7 +80,7 @@ def _synthetic(name, size, samples, seed, num_classes):
 
 
 def load_split(data=None, dataset=None, split="train", size=None, num_classes=None, samples=200, seed=0,
-               ignore_label=None, resize="stretch"):
+               ignore_label=None, resize="stretch", allow_lossy_masks=False):
     """Load one split from a folder (``data``) or a named dataset (``dataset``, default ``"shapes"``).
 
     Args:
@@ -95,6 +95,7 @@ def load_split(data=None, dataset=None, split="train", size=None, num_classes=No
         ignore_label: a folder's void label (CamVid's is always 11).
         resize: ``"stretch"``, ``"crop"`` or ``"pad"`` (keep the aspect ratio; pad needs a void
             label): how a folder's or CamVid's pairs reach ``size`` (:mod:`gruseg.data.resize`).
+        allow_lossy_masks: accept a folder's JPEG/lossy-WebP masks, with a warning (default: refuse them).
 
     Returns:
         :class:`Split`.
@@ -106,7 +107,8 @@ def load_split(data=None, dataset=None, split="train", size=None, num_classes=No
     if data is not None:
         from gruseg.data.folder import load_folder
 
-        folder = load_folder(data, size=size, num_classes=num_classes, ignore_label=ignore_label, resize=resize)
+        folder = load_folder(data, size=size, num_classes=num_classes, ignore_label=ignore_label, resize=resize,
+                             allow_lossy_masks=allow_lossy_masks)
         return Split(folder.images, folder.masks, tuple(folder.class_names), folder.ignore_label, folder.colors,
                      str(data))
     name = _checks.choice("dataset", dataset or "shapes", DATASET_NAMES)
@@ -126,7 +128,7 @@ def load_split(data=None, dataset=None, split="train", size=None, num_classes=No
 
 
 def training_splits(data=None, dataset=None, size=None, num_classes=None, samples=200, seed=0, val_fraction=0.2,
-                    ignore_label=None, resize="stretch"):
+                    ignore_label=None, resize="stretch", allow_lossy_masks=False):
     """The (train, validation) splits of a training run.
 
     CamVid: its ``train`` and ``val`` splits (``val_fraction`` is not used). A folder or a
@@ -143,7 +145,7 @@ def training_splits(data=None, dataset=None, size=None, num_classes=None, sample
         kwargs = dict(dataset="camvid", size=size, num_classes=num_classes, ignore_label=ignore_label, resize=resize)
         return load_split(split="train", **kwargs), load_split(split="val", **kwargs)
     whole = load_split(data=data, dataset=dataset, size=size, num_classes=num_classes, samples=samples, seed=seed,
-                       ignore_label=ignore_label, resize=resize)
+                       ignore_label=ignore_label, resize=resize, allow_lossy_masks=allow_lossy_masks)
     train_idx, val_idx = split_indices(len(whole), val_fraction, seed, whole.source)
     train = whole.subset(train_idx)
     val = whole.subset(val_idx) if len(val_idx) else None
