@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 from gruseg import _checks
+from gruseg._interrupts import DeferredInterrupt
 from gruseg.errors import GrusegError
 
 __all__ = ["main", "build_parser"]
@@ -269,7 +270,16 @@ def main(argv=None) -> int:
 
     with warnings.catch_warnings():
         warnings.showwarning = _one_line_warning  # a warning is one line too, e.g. lossy masks accepted
-        return _main(argv)
+        with _INTERRUPTS.installed():  # Ctrl-C inside a Keras call waits for the next batch boundary
+            return _main(argv)
+
+
+_INTERRUPTS = DeferredInterrupt()  # installed by main(); holds Ctrl-C inside Keras calls
+
+
+def _held_interrupts():
+    """Hold Ctrl-C until a batch boundary or the end of the block (see :mod:`gruseg._interrupts`)."""
+    return _INTERRUPTS.deferred()
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
@@ -682,18 +692,21 @@ def _train(args, out: Path, lock, writing) -> int:
                f"images of {size[0]}x{size[1]}, {num_classes} classes, up to {args.epochs} epochs "
                f"(checkpoints in {out / 'checkpoint'}); the first step builds the graph and is slow")
     start = time.perf_counter()
-    history = train(model, train_data, val_data, epochs=args.epochs, out_dir=out, patience=args.patience,
-                    resume=args.resume, seed=args.seed, deterministic=args.deterministic, restore_best=True,
-                    verbose=0, callbacks=_train_callbacks(args))
+    held = [_INTERRUPTS.callback()]
+    with _held_interrupts():
+        history = train(model, train_data, val_data, epochs=args.epochs, out_dir=out, patience=args.patience,
+                        resume=args.resume, seed=args.seed, deterministic=args.deterministic, restore_best=True,
+                        verbose=0, callbacks=[*held, *_train_callbacks(args)])
     seconds = time.perf_counter() - start
     state = read_state(out)
 
-    final = {"train": model.evaluate(batches(train_split.images, train_split.masks, batch_size=args.batch_size),
-                                     verbose=0, return_dict=True)}
-    if val_data is not None:
-        final["validation"] = model.evaluate(val_data, verbose=0, return_dict=True)
-    report_split, report_name = (val_split, "validation") if val_split is not None else (train_split, "train")
-    report = _report(model, report_split, num_classes, class_names, args.batch_size)
+    with _held_interrupts():
+        final = {"train": model.evaluate(batches(train_split.images, train_split.masks, batch_size=args.batch_size),
+                                         verbose=0, return_dict=True, callbacks=held)}
+        if val_data is not None:
+            final["validation"] = model.evaluate(val_data, verbose=0, return_dict=True, callbacks=held)
+        report_split, report_name = (val_split, "validation") if val_split is not None else (train_split, "train")
+        report = _report(model, report_split, num_classes, class_names, args.batch_size)
     config.update({"epochs_done": len(history.get("epoch", [])), "epochs_requested": args.epochs,
                    "stopped_early": bool(state and state.get("stopped_early")),
                    "best_epoch": state.get("best_epoch") if state else None,

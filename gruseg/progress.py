@@ -24,7 +24,7 @@ import time
 
 import keras
 
-__all__ = ["EpochLine", "format_epoch_line"]
+__all__ = ["EpochLine", "format_epoch_line", "RaiseHeldInterrupt"]
 
 # (log key, label, digits): what an epoch line shows, in this order, when fit logged it
 _FIELDS = (("loss", "loss", 4), ("mean_iou", "mean IoU", 3))
@@ -109,3 +109,20 @@ class EpochLine(keras.callbacks.Callback):
         self.stream.write(line + "\n")
         self.stream.flush()
         self._frame = 0
+
+
+class RaiseHeldInterrupt(keras.callbacks.Callback):
+    """Raises the Ctrl-C a ``gruseg._interrupts.DeferredInterrupt`` holds, at the end of every batch."""
+
+    def __init__(self, interrupts):
+        super().__init__()
+        self.interrupts = interrupts
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.interrupts.check()
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.interrupts.check()
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self.interrupts.check()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 MODULES = [
-    "gruseg", "gruseg.errors", "gruseg._files", "gruseg._lock", "gruseg._memory", "gruseg.layers", "gruseg.models", "gruseg.metrics", "gruseg.losses",
+    "gruseg", "gruseg.errors", "gruseg._files", "gruseg._lock", "gruseg._memory", "gruseg._interrupts", "gruseg.layers", "gruseg.models", "gruseg.metrics", "gruseg.losses",
     "gruseg.inference", "gruseg.training", "gruseg.plotting", "gruseg.checkpoints", "gruseg.data.synthetic",
     "gruseg.data.folder", "gruseg.data.camvid", "gruseg.data.sources", "gruseg.data.pipeline", "gruseg.data.resize",
     "gruseg.runtime", "gruseg.progress", "gruseg.export",
