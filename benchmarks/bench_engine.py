@@ -5,7 +5,7 @@ Prints two tables:
 1. Train-step time (median over ``--steps`` steps after ``--warmup``; all candidates timed
    round-robin, one step each per round, so load from other processes hits them alike) of ``build_reseg`` against
    ``build_unet`` at matched parameter counts, at 64x64 and 128x128, batch 16, and the ratio.
-   The baseline is the U-Net that FINDINGS.md found fairest at 128x128 (10 base filters,
+   The baseline is the parameter-matched U-Net that trained best at 128x128 in our probes (10 base filters,
    3 poolings, batch norm; ~190k parameters against ReSeg's ~187k); the U-Net without batch norm
    and the shallower 20-40-80 U-Net (~184k) are listed too, so the choice of baseline is visible.
 2. Forward throughput of one ReNet2D layer (and MinGRUSweep2D) in GFLOP/s, as a fraction of a
