@@ -12,7 +12,9 @@ What it does, in one process on this machine:
    far still fits in the budget. After every epoch the validation mean IoU is measured; the best
    epoch's weights are scored on the **test** split: mean IoU over the 11 classes (void pixels
    ignored), per-class IoU and global pixel accuracy. U-Net and ReNet U-Net run once per
-   ``--seeds`` entry, ReSeg and the article model with the first seed (``--all-seeds``: all).
+   ``--seeds`` entry, interleaved (U-Net, ReNet U-Net, ReNet U-Net, U-Net: :func:`run_order`) so that a
+   drifting load on a shared machine favours neither; ReSeg and the article model follow with the first
+   seed (``--all-seeds``: all).
 2. **Synthetic checks** (``--synthetic-seconds`` each, 0 skips them): the ReNet U-Net against the
    U-Net on the binary shapes task and the long-range parity task at 64x64
    (:func:`gruseg.book.experiments.compare_under_budget`, same batches, same seconds).
@@ -266,6 +268,26 @@ def save_weights(model, result, args, summary, synthetic, command, started):
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB) and {stem}.json")
 
 
+def run_order(models, seeds, all_seeds=False):
+    """(model, seed) pairs in the order they run: the seeded models interleaved A B B A per pair of seeds.
+
+    A shared machine's load drifts over the hour a run takes; running U-Net, ReNet U-Net, ReNet U-Net,
+    U-Net (seed 0, 0, 1, 1) gives both models the same average position in time, so a steady drift in
+    load does not favour either. The other models follow, with the first seed (``all_seeds``: every seed).
+
+    >>> run_order(["unet", "renet-unet", "reseg"], [0, 1])
+    [('unet', 0), ('renet-unet', 0), ('renet-unet', 1), ('unet', 1), ('reseg', 0)]
+    """
+    seeded = [m for m in models if m in SEEDED]
+    order = []
+    for i, seed in enumerate(seeds):
+        order += [(m, seed) for m in (seeded if i % 2 == 0 else seeded[::-1])]
+    for m in models:
+        if m not in SEEDED:
+            order += [(m, seed) for seed in (seeds if all_seeds else seeds[:1])]
+    return order
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=7.0, help="wall-clock training budget per run (default 7)")
@@ -297,16 +319,15 @@ def main(argv=None):
           f"budget {args.minutes:g} min per run", flush=True)
 
     results, keep = [], {}
-    for name in args.models:
-        for seed in (args.seeds if name in SEEDED or args.all_seeds else args.seeds[:1]):
-            result, model = train_camvid(name, seed, data, args, weights)
-            results.append(result)
-            if name in SAVED and seed == 0:
-                keep[name] = (model, result)
-            print(f"  {LABELS[name]:22s} seed {seed}: {result['epochs']} epochs in {result['seconds']:.0f} s "
-                  f"({result['sec_per_epoch']:.1f} s/epoch), best epoch {result['best_epoch']}, "
-                  f"test mIoU {result['test']['mean_iou']:.3f}, pixel acc. {result['test']['pixel_accuracy']:.3f}",
-                  flush=True)
+    for name, seed in run_order(args.models, args.seeds, args.all_seeds):
+        result, model = train_camvid(name, seed, data, args, weights)
+        results.append(result)
+        if name in SAVED and seed == 0:
+            keep[name] = (model, result)
+        print(f"  {LABELS[name]:22s} seed {seed}: {result['epochs']} epochs in {result['seconds']:.0f} s "
+              f"({result['sec_per_epoch']:.1f} s/epoch), best epoch {result['best_epoch']}, "
+              f"test mIoU {result['test']['mean_iou']:.3f}, pixel acc. {result['test']['pixel_accuracy']:.3f}",
+              flush=True)
     summary = summarise(results)
     synthetic = None
     if args.synthetic_seconds > 0:
