@@ -305,6 +305,9 @@ def main(argv=None):
     parser.add_argument("--weights-dir", type=Path, default=HERE / "weights")
     parser.add_argument("--no-save", action="store_true", help="do not write weights")
     parser.add_argument("--json", type=Path, help="also write every result to this JSON file")
+    parser.add_argument("--reuse", type=Path,
+                        help="the --json file of an earlier run: its results are kept for every (model, seed) not run "
+                             "now, e.g. to redo one run that a burst of load from another process disturbed")
     args = parser.parse_args(argv)
     args.load_before = [round(v, 2) for v in os.getloadavg()]
     started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
@@ -318,8 +321,14 @@ def main(argv=None):
     print(f"CamVid {args.size[0]}x{args.size[1]}: {len(data[0])} train / {len(data[1])} val / {len(data[2])} test; "
           f"budget {args.minutes:g} min per run", flush=True)
 
-    results, keep = [], {}
-    for name, seed in run_order(args.models, args.seeds, args.all_seeds):
+    order = run_order(args.models, args.seeds, args.all_seeds)
+    previous = json.loads(args.reuse.read_text(encoding="utf-8")) if args.reuse else {"results": []}
+    reused = [r for r in previous["results"] if (r["model"], r["seed"]) not in order]
+    if reused:
+        print(f"kept from {args.reuse} ({previous['command']}, {previous['date']}): "
+              + ", ".join(f"{r['model']} seed {r['seed']}" for r in reused), flush=True)
+    results, keep = list(reused), {}
+    for name, seed in order:
         result, model = train_camvid(name, seed, data, args, weights)
         results.append(result)
         if name in SAVED and seed == 0:
@@ -329,7 +338,7 @@ def main(argv=None):
               f"test mIoU {result['test']['mean_iou']:.3f}, pixel acc. {result['test']['pixel_accuracy']:.3f}",
               flush=True)
     summary = summarise(results)
-    synthetic = None
+    synthetic = previous.get("synthetic") if args.reuse else None
     if args.synthetic_seconds > 0:
         print(f"\nSynthetic checks, 64x64, {args.synthetic_seconds:g} s per model (plain CE, Adam 3e-3):", flush=True)
         synthetic = synthetic_checks(args.synthetic_seconds)
@@ -339,9 +348,19 @@ def main(argv=None):
     if not args.no_save:
         for model, result in keep.values():
             save_weights(model, result, args, summary, synthetic, command, started)
+        for r in reused:               # weights kept from the earlier run: their sidecars get the new summary
+            sidecar = args.weights_dir / f"{r['model'].replace('-', '_')}_seed{r['seed']}.json"
+            if r["model"] in SAVED and r["seed"] == 0 and sidecar.is_file():
+                side = json.loads(sidecar.read_text(encoding="utf-8"))
+                side["benchmark"] = {"summary": summary, "synthetic": synthetic}
+                side["summary_updated_by"] = {"command": command, "date": started}
+                sidecar.write_text(json.dumps(side, indent=1) + "\n", encoding="utf-8")
+                print(f"updated the benchmark summary in {sidecar}")
     if args.json:
         args.json.write_text(json.dumps({"command": command, "date": started, "results": results, "summary": summary,
-                                         "synthetic": synthetic, "targets": targets}, indent=1) + "\n")
+                                         "synthetic": synthetic, "targets": targets,
+                                         "reused": [{"model": r["model"], "seed": r["seed"], "from": previous["command"],
+                                                     "date": previous["date"]} for r in reused]}, indent=1) + "\n")
     return 0
 
 
