@@ -166,13 +166,13 @@ def configure_determinism(enabled: bool = True) -> str:
       then run slower or raise ``UnimplementedError``).
     * JAX on a CPU: nothing to do (XLA's CPU kernels give the same result every run).
     * JAX on a GPU: needs ``XLA_FLAGS=--xla_gpu_deterministic_ops=true`` set before the process
-      starts (XLA reads it once); without it, a :class:`GrusegError` says so.
+      starts (XLA reads it once); without it, a :class:`~gruseg.errors.GrusegError` says so.
 
     Args:
         enabled: False does nothing (returns ``"off"``).
 
     Returns:
-        What was done: ``"off"``, ``"tensorflow op determinism"`` or ``"jax: deterministic on cpu"``
+        str: what was done, ``"off"``, ``"tensorflow op determinism"`` or ``"jax: deterministic on cpu"``
         (or ``"... on gpu (XLA flag set)"``).
 
     Raises:

@@ -13,7 +13,7 @@ as ``from gruseg.book import name``. The library never imports ``gruseg.book``.
   comparisons (chapters 3, 5, 6).
 * :mod:`~gruseg.book.faq`: chapter 6's row model and row-memory task.
 * :mod:`~gruseg.book.sgd`: mini-batch SGD written out with ``GradientTape`` (chapter 6).
-* :mod:`~gruseg.book.glue`: ``glue``, myst-nb's when the book is built, a no-op in Colab.
+* ``gruseg.book.glue``: ``glue``, myst-nb's when the book is built, a no-op in Colab.
 * :mod:`~gruseg.book.widgets`: the interactive GRU cell and sweep explorers (chapters 2, 3).
 * :mod:`~gruseg.book.diagrams`: diagrams drawn by code: the kinds of segmentation, the GRU cell,
   a ReNet layer's sweeps with their shapes, the article's model beside the corrected one

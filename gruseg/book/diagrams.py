@@ -6,7 +6,7 @@ Each ``draw_*`` function builds a new matplotlib Figure and returns it (it never
 glyphs of the DejaVu fonts that ship with matplotlib, so they draw the same everywhere.
 
 The shapes, labels and equations a diagram prints are computed, not typed: :func:`sweep_shapes`
-gives the tensor shapes of :class:`gruseg.ReNet2D`'s steps, :func:`article_layers` the article's
+gives the tensor shapes of :class:`~gruseg.layers.ReNet2D`'s steps, :func:`article_layers` the article's
 model as written (with the shapes it would have had), and :func:`draw_model_comparison` reads the
 corrected model's layers and output shapes from the real ``keras.Model``.
 
@@ -70,7 +70,7 @@ def segmentation_kinds_scene(size=64):
     """A small synthetic scene with touching objects of one class, and its three kinds of label.
 
     Four objects on a textured background: two overlapping circles, a square and a triangle. Class
-    ids follow :data:`gruseg.SHAPES_CLASSES` (0 background, 1 circle, 2 square, 3 triangle).
+    ids follow ``gruseg.SHAPES_CLASSES`` (0 background, 1 circle, 2 square, 3 triangle).
 
     Args:
         size: side of the square image in pixels (>= 16).
@@ -202,7 +202,7 @@ def draw_gru_cell(convention="book"):
         convention: ``"book"`` or ``"keras"``: which product the ``1 -`` node feeds.
 
     Returns:
-        matplotlib Figure. Gids: ``"gate"`` (the two sigmoid boxes and their labels),
+        The matplotlib Figure, with gids ``"gate"`` (the two sigmoid boxes and their labels),
         ``"candidate"``, ``"product"`` (the three element-wise product nodes), ``"one_minus"``,
         ``"sum"``, ``"equation"``.
 
@@ -304,7 +304,7 @@ def draw_gru_cell(convention="book"):
 # 3. the sweeps of a ReNet layer
 # --------------------------------------------------------------------------------------------
 def sweep_shapes(input_shape, units, order="rows_first", patch_size=1, merge_mode="concat"):
-    """The tensor shapes of :class:`gruseg.ReNet2D`'s steps, symbol by symbol and in numbers.
+    """The tensor shapes of :class:`~gruseg.layers.ReNet2D`'s steps, symbol by symbol and in numbers.
 
     With ``p = patch_size``, ``H' = H/p``, ``W' = W/p``, ``C' = p*p*C`` and ``D`` the channels
     of one merged pass (``2u`` for ``merge_mode="concat"``, else ``u``), rows first::
@@ -383,7 +383,7 @@ def draw_sweeps(input_shape=(2, 8, 8, 3), units=4, order="rows_first", patch_siz
     to right by one GRU and right to left by another, all rows of all images as one batch); the
     second pass (every column read top to bottom and bottom to top); the output map. Under each
     panel, the shape in symbols and in numbers, from :func:`sweep_shapes` (so it is what
-    :class:`gruseg.ReNet2D` computes with the same arguments).
+    :class:`~gruseg.layers.ReNet2D` computes with the same arguments).
 
     gruseg's default is rows first over single pixels; ReNet (Visin et al. 2015) and ReSeg's code
     sweep vertically first over non-overlapping patches: ``ReNet2D(units, order="columns_first",
@@ -393,10 +393,10 @@ def draw_sweeps(input_shape=(2, 8, 8, 3), units=4, order="rows_first", patch_siz
         input_shape: ``(B, H, W, C)``; the grids show every row and column of a map of up to 8 x 10
             sequence elements, and a map in the same proportions otherwise (one arrow per drawn row
             or column and direction).
-        units, order, patch_size, merge_mode: as for :class:`gruseg.ReNet2D`.
+        units, order, patch_size, merge_mode: as for :class:`~gruseg.layers.ReNet2D`.
 
     Returns:
-        matplotlib Figure. Gids: ``"shape"`` (each step's numeric shape), ``"symbols"``,
+        The matplotlib Figure, with gids ``"shape"`` (each step's numeric shape), ``"symbols"``,
         ``"step"``, ``"arrow_right"``, ``"arrow_left"``, ``"arrow_down"``, ``"arrow_up"`` (one
         per row or column drawn), ``"note"``.
 
@@ -577,7 +577,7 @@ def draw_model_comparison(article_layers=None, corrected_model=None):
             article's 256x256x3 input and 2 classes; needs Keras).
 
     Returns:
-        matplotlib Figure. Gids: ``"article"`` and ``"corrected"`` (each box's text),
+        The matplotlib Figure, with gids ``"article"`` and ``"corrected"`` (each box's text),
         ``"article_shape"``, ``"corrected_shape"``, ``"error"`` (the notes), ``"stops_here"``,
         ``"verdict"``.
 

@@ -189,7 +189,7 @@ def row_update_gate(model, images):
         images: (B, H, W, C) array.
 
     Returns:
-        float64 array (B, H, W, U): ``z`` of the step that read each pixel.
+        The ``z`` of the step that read each pixel, a float64 array of shape (B, H, W, U).
 
     Example:
         >>> from gruseg.book.analysis import make_recurrent_layer
