@@ -240,9 +240,14 @@ def verdicts(summary, synthetic):
     return lines
 
 
+def weights_stem(result):
+    """``<model>_seed<seed>``, the file stem of a run's saved weights and sidecar (``renet_unet_seed0``)."""
+    return f"{result['model'].replace('-', '_')}_seed{result['seed']}"
+
+
 def save_weights(model, result, args, summary, synthetic, command, started):
     args.weights_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"{result['model'].replace('-', '_')}_seed{result['seed']}"
+    stem = weights_stem(result)
     path = args.weights_dir / f"{stem}.weights.h5"
     tmp = path.with_name(path.name + ".tmp.weights.h5")
     # A compiled model's save_weights also stores the optimizer's moments (3x the size): save an uncompiled twin's.
@@ -338,7 +343,7 @@ def main(argv=None):
               f"test mIoU {result['test']['mean_iou']:.3f}, pixel acc. {result['test']['pixel_accuracy']:.3f}",
               flush=True)
     summary = summarise(results)
-    synthetic = previous.get("synthetic") if args.reuse else None
+    synthetic = previous.get("synthetic")             # None unless --reuse brought the earlier run's
     if args.synthetic_seconds > 0:
         print(f"\nSynthetic checks, 64x64, {args.synthetic_seconds:g} s per model (plain CE, Adam 3e-3):", flush=True)
         synthetic = synthetic_checks(args.synthetic_seconds)
@@ -349,7 +354,7 @@ def main(argv=None):
         for model, result in keep.values():
             save_weights(model, result, args, summary, synthetic, command, started)
         for r in reused:               # weights kept from the earlier run: their sidecars get the new summary
-            sidecar = args.weights_dir / f"{r['model'].replace('-', '_')}_seed{r['seed']}.json"
+            sidecar = args.weights_dir / f"{weights_stem(r)}.json"
             if r["model"] in SAVED and r["seed"] == 0 and sidecar.is_file():
                 side = json.loads(sidecar.read_text(encoding="utf-8"))
                 side["benchmark"] = {"summary": summary, "synthetic": synthetic}

@@ -115,6 +115,18 @@ def make_row_memory(n, rows=8, width=64, seed=0):
     return images, masks
 
 
+def _probabilities(model, images, batch_size=32):
+    """``model``'s outputs in inference mode, ``batch_size`` images per direct call, as NumPy.
+
+    Chapter 6 scores a dozen freshly trained models; ``model.predict`` (behind
+    :func:`gruseg.inference.predict_probabilities`) traces a new function for each, and TensorFlow's
+    retracing notices would reach the page's stderr. Direct calls give the same numbers without them.
+    """
+    images = np.asarray(images, "float32")
+    return np.concatenate([keras.ops.convert_to_numpy(model(images[i:i + batch_size], training=False))
+                           for i in range(0, len(images), batch_size)])
+
+
 @dataclass
 class RowRun:
     """One trained row model and what it reached (see :func:`train_row_model`).
@@ -169,10 +181,7 @@ def train_row_model(recurrent, images, masks, test_images, test_masks, steps, le
     timer = StepTimer()
     fit_steps(model, images, masks, steps=steps, learning_rate=learning_rate, batch_size=batch_size, seed=seed,
               loss=loss, callbacks=[timer])
-    test_images = np.asarray(test_images, "float32")
-    labels = np.concatenate([keras.ops.convert_to_numpy(model(test_images[i:i + 32], training=False)).argmax(-1)
-                             for i in range(0, len(test_images), 32)])   # direct calls: no predict() retracing
-    miou = mean_iou(test_masks, labels, num_classes, ignore_class=ignore_class)
+    miou = mean_iou(test_masks, _probabilities(model, test_images).argmax(-1), num_classes, ignore_class=ignore_class)
     times = timer.times[10:] if len(timer.times) > 10 else timer.times
     return RowRun(model, model.count_params(), float(miou), 1000 * float(np.median(times)))
 
@@ -181,7 +190,8 @@ def row_update_gate(model, images):
     """The update gate ``z`` (book's convention) of a :func:`row_model`'s GRU at every pixel.
 
     Re-runs the model's GRU in NumPy (:func:`gruseg.book.sweeps.row_sweep_states` with the layer's
-    weights, :func:`gruseg.gru.gru_weights_from_keras`) on the output of its first convolution.
+    weights, :func:`gruseg.gru.gru_weights_from_keras`) on the rows the GRU reads, fetched with
+    :func:`gruseg.book.gates.layer_input`.
     ``z`` near 0 copies the state from one pixel to the next; near 1 replaces it by the candidate.
 
     Args:
@@ -198,15 +208,16 @@ def row_update_gate(model, images):
         >>> z.shape, bool(np.allclose(z, 1 / (1 + np.exp(3))))
         ((1, 2, 5, 4), True)
     """
+    from gruseg.book.gates import layer_input
     from gruseg.book.sweeps import row_sweep_states
     from gruseg.gru import gru_weights_from_keras
 
     grus = [layer for layer in model.layers if isinstance(layer, keras.layers.GRU)]
     if len(grus) != 1:
         raise ValueError(f"row_update_gate needs a row model with exactly one keras.layers.GRU, found {len(grus)}")
-    conv = next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
-    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs  # a list would warn on call
-    features = keras.ops.convert_to_numpy(keras.Model(inputs, conv.output)(np.asarray(images, "float32")))
+    images = np.asarray(images, "float32")
+    rows = layer_input(model, grus[0], images)                   # (B*H, W, filters): the rows the GRU reads
+    features = rows.reshape(*images.shape[:2], *rows.shape[1:])  # back to (B, H, W, filters)
     _, gates = row_sweep_states(features.astype("float64"), gru_weights_from_keras(grus[0]), return_gates=True)
     return gates["z"]
 
@@ -280,8 +291,8 @@ def inference_losses(model, images, masks, val_images, val_masks, num_classes=4)
     from gruseg.metrics import mean_iou
 
     loss_fn = keras.losses.SparseCategoricalCrossentropy()
-    train_loss = float(loss_fn(masks, model(np.asarray(images, "float32"), training=False)))
-    val_probs = keras.ops.convert_to_numpy(model(np.asarray(val_images, "float32"), training=False))
+    train_loss = float(loss_fn(masks, _probabilities(model, images)))
+    val_probs = _probabilities(model, val_images)
     val_loss = float(loss_fn(val_masks, val_probs))
     return {"train_loss": train_loss, "val_loss": val_loss, "gap": val_loss - train_loss,
             "val_miou": float(mean_iou(val_masks, val_probs.argmax(-1), num_classes))}
